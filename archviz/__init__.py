@@ -1,0 +1,10 @@
+"""archviz: open up PyTorch architectures, starting with the ResNet family.
+
+model -> trace() -> records -> analysis (explain, compare, verify, bench) -> render.
+"""
+
+from archviz.errors import ArchvizError
+from archviz.models import get_model, list_models
+
+__all__ = ["ArchvizError", "get_model", "list_models"]
+__version__ = "0.1.0"

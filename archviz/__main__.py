@@ -1,0 +1,5 @@
+"""`python -m archviz`."""
+
+from archviz.cli import main
+
+main()

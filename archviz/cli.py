@@ -1,0 +1,74 @@
+"""The `archviz` command: parse options, call one public function, write the result.
+
+Bad input (ArchvizError, a ValueError) becomes a one-line message and exit code 2 in
+one place, `_Group.invoke`, so no command prints a traceback for a user's mistake.
+"""
+
+from __future__ import annotations
+
+import re
+
+import click
+
+from archviz.errors import ArchvizError
+
+DEFAULT_INPUT = "1x3x224x224"
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except ArchvizError as exc:
+            raise _Fail(str(exc)) from None
+
+
+class _Fail(click.ClickException):
+    exit_code = 2
+
+    def show(self, file=None) -> None:
+        click.echo(f"archviz: error: {self.format_message()}", err=True)
+
+
+def parse_shape(text: str) -> tuple[int, ...]:
+    """'1x3x224x224' or '1,3,224,224' -> (1, 3, 224, 224)."""
+    parts = [p for p in re.split(r"[x,\s]+", text.strip().strip("()[]")) if p]
+    if not parts or not all(p.isdigit() and int(p) > 0 for p in parts):
+        raise ArchvizError(
+            f"malformed input shape {text!r}; write positive integers like 1x3x224x224"
+        )
+    return tuple(int(p) for p in parts)
+
+
+def _shape_option(func):
+    return click.option(
+        "--input",
+        "input_size",
+        default=DEFAULT_INPUT,
+        show_default=True,
+        help="Input shape N x C x H x W, e.g. 1x3x224x224 or 8,3,160,160.",
+    )(func)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="archviz")
+def cli() -> None:
+    """Open up PyTorch architectures: trace, explain, compare, verify, benchmark, render."""
+
+
+@cli.command("models")
+@click.option("--torchvision", "include_tv", is_flag=True, help="Also list torchvision's.")
+def models_cmd(include_tv: bool) -> None:
+    """List the model names archviz knows."""
+    from archviz.models import list_models
+
+    click.echo("\n".join(list_models(include_torchvision=include_tv)))
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli.main(prog_name="archviz")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
