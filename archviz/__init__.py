@@ -5,6 +5,17 @@ model -> trace() -> records -> analysis (explain, compare, verify, bench) -> ren
 
 from archviz.errors import ArchvizError
 from archviz.models import get_model, list_models
+from archviz.records import ModuleRecord, Totals, Trace
+from archviz.trace import TraceError, trace
 
-__all__ = ["ArchvizError", "get_model", "list_models"]
+__all__ = [
+    "ArchvizError",
+    "ModuleRecord",
+    "Totals",
+    "Trace",
+    "TraceError",
+    "get_model",
+    "list_models",
+    "trace",
+]
 __version__ = "0.1.0"

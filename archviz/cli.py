@@ -65,6 +65,32 @@ def models_cmd(include_tv: bool) -> None:
     click.echo("\n".join(list_models(include_torchvision=include_tv)))
 
 
+TRACE_FORMATS = ("table", "json", "csv")
+
+
+@cli.command("trace")
+@click.argument("model")
+@_shape_option
+@click.option("--device", default="meta", show_default=True, help="meta (no memory), cpu, cuda.")
+@click.option("--depth", default=3, show_default=True, help="Rows down to this module depth.")
+@click.option("--format", "fmt", type=click.Choice(TRACE_FORMATS), default="table")
+def trace_cmd(model: str, input_size: str, device: str, depth: int, fmt: str) -> None:
+    """Trace MODEL: every module's shapes, parameters, MACs and FLOPs.
+
+    MODEL is a registry name (resnet50), torchvision:NAME, or package.module:factory.
+    """
+    from archviz.models import resolve_model
+    from archviz.trace import trace
+
+    result = trace(resolve_model(model), parse_shape(input_size), device=device, name=model)
+    if fmt == "json":
+        click.echo(result.to_json(indent=2))
+    elif fmt == "csv":
+        click.echo(result.to_dataframe().to_csv(index=False), nl=False)
+    else:
+        click.echo(result.summary(depth=depth))
+
+
 def main() -> None:
     """Console-script entry point."""
     cli.main(prog_name="archviz")

@@ -79,7 +79,9 @@ def test_stem_without_downsampling() -> None:
 
 def test_zero_init_residual() -> None:
     model = get_model("resnet18", zero_init_residual=True)
-    assert all(float(b.bn2.weight.detach().abs().sum()) == 0 for b in model.modules() if hasattr(b, "bn2"))
+    assert all(
+        float(b.bn2.weight.detach().abs().sum()) == 0 for b in model.modules() if hasattr(b, "bn2")
+    )
 
 
 @pytest.mark.parametrize(

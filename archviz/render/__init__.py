@@ -1,0 +1,1 @@
+"""Renderers: records in, text/HTML/SVG out. Nothing here runs a model."""

@@ -1,0 +1,87 @@
+"""A Trace as a pandas DataFrame, a torchinfo-like text summary, and notebook HTML."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from html import escape
+
+import pandas as pd
+
+from archviz.records import Trace
+from archviz.render.units import nbytes, shape, si
+
+# The summary's columns: header -> how a record becomes that cell.
+SUMMARY_COLUMNS = ("Layer (type)", "Output shape", "Params", "MACs", "Elementwise")
+
+
+def trace_dataframe(trace: Trace) -> pd.DataFrame:
+    """One row per module call, raw integers, shapes as strings for readability."""
+    rows = []
+    for record in trace.records:
+        row = asdict(record)
+        row["input_shapes"] = shape(record.input_shapes)
+        row["output_shapes"] = shape(record.output_shapes)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _rows(trace: Trace, depth: int) -> list[tuple[str, ...]]:
+    rows = []
+    for r in trace.records:
+        if r.depth == 0 or r.depth > depth:
+            continue
+        collapsed = r.depth == depth or r.is_leaf  # a collapsed row shows its subtree's sums
+        label = f"{'  ' * (r.depth - 1)}{r.name.rpartition('.')[2]} ({r.type})"
+        if r.call:
+            label += f" [call {r.call + 1}]"
+        params = r.params_total if collapsed and r.call == 0 else r.params
+        macs = r.macs_total if collapsed else r.macs
+        elementwise = r.elementwise_flops_total if collapsed else r.elementwise_flops
+        rows.append(
+            (
+                label,
+                shape(r.output_shapes),
+                f"{params:,}" if params else "--",
+                si(macs) if macs else "--",
+                si(elementwise) if elementwise else "--",
+            )
+        )
+    return rows
+
+
+def trace_summary(trace: Trace, depth: int = 3) -> str:
+    """Rows down to `depth` (deeper work folded into the last shown level), then totals."""
+    rows: list[tuple[str, ...]] = [SUMMARY_COLUMNS, *_rows(trace, depth)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(SUMMARY_COLUMNS))]
+    rule = "=" * (sum(widths) + 2 * (len(widths) - 1))
+
+    def line(row: tuple[str, ...]) -> str:
+        cells = [row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)]
+        return "  ".join(cells)
+
+    t = trace.totals
+    footer = [
+        f"Total params: {t.params:,} ({nbytes(t.param_bytes)}); trainable: {t.trainable:,}",
+        f"Total MACs: {t.macs:,} ({si(t.macs)}MACs); FLOPs: {si(t.flops)}FLOPs",
+        f"Elementwise FLOPs (BN, ReLU, add, pooling; not in the totals above): "
+        f"{si(t.elementwise_flops)}",
+        f"Input: {shape(trace.input_shapes)} ({nbytes(t.input_bytes)}); "
+        f"activations: {nbytes(t.activation_bytes)}; device: {trace.device}, {trace.dtype}",
+    ]
+    if trace.uncounted_ops:
+        ops = ", ".join(f"{name} x{n}" for name, n in trace.uncounted_ops)
+        footer.append(f"Ops without a FLOP formula (counted as 0): {ops}")
+    body = [line(rows[0]), rule, *(line(r) for r in rows[1:]), rule, *footer]
+    return f"{trace.model}\n" + "\n".join(body)
+
+
+def trace_html(trace: Trace, depth: int = 2) -> str:
+    """A compact HTML table for notebooks; every model-derived string is escaped."""
+    rows = [SUMMARY_COLUMNS, *_rows(trace, depth)]
+    head = "".join(f"<th>{escape(c)}</th>" for c in rows[0])
+    body = "".join(
+        "<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in rows[1:]
+    )
+    t = trace.totals
+    caption = escape(f"{trace.model}: {t.params:,} params, {si(t.macs)}MACs")
+    return f"<table><caption>{caption}</caption><tr>{head}</tr>{body}</table>"

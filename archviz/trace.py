@@ -1,0 +1,349 @@
+"""trace(): one forward pass with hooks on every module -> a Trace of ModuleRecords.
+
+The only place in archviz that registers hooks. On the `meta` device the model's own
+weights are never touched: `torch.func.functional_call` runs it with meta stand-ins, so
+nothing is allocated and nothing is moved. Hooks are removed and train/eval flags restored
+in a `finally`, whatever the forward pass does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+from torch.func import functional_call
+
+from archviz.errors import ArchvizError
+from archviz.flops import OpCounter
+from archviz.models.describe import layout
+from archviz.records import Architecture, ModuleRecord, ShapeTree, Totals, Trace
+
+
+class TraceError(ArchvizError):
+    """The forward pass failed; the message names the module and its input shapes."""
+
+
+def trace(
+    model: nn.Module,
+    input_size: Sequence[int] | Sequence[Sequence[int]] | None = (1, 3, 224, 224),
+    *,
+    inputs: Any = None,
+    device: str | torch.device = "meta",
+    dtype: torch.dtype = torch.float32,
+    name: str | None = None,
+) -> Trace:
+    """Trace one forward pass of `model` in eval mode.
+
+    `inputs` (a tensor, a tuple of positional inputs, or a dict of keyword inputs) wins
+    over `input_size` (one shape, or a list of shapes for several positional inputs).
+    """
+    target = _check_device(device)
+    args, kwargs = _make_inputs(input_size, inputs, target, dtype)
+    names = {m: n for n, m in model.named_modules()}
+    params = _param_counts(model)
+    arch = _architecture(model)
+    recorder = _Recorder(names, params, arch)
+    substitutes = _substitutes(model, target, dtype)
+    modes = {m: m.training for m in model.modules()}
+    handles = []
+    try:
+        for module in names:
+            handles.append(module.register_forward_pre_hook(recorder.pre, with_kwargs=True))
+            handles.append(module.register_forward_hook(recorder.post, with_kwargs=True))
+        model.eval()
+        # inference_mode makes flop counting silently see nothing; no_grad does not.
+        with torch.inference_mode(False), torch.no_grad(), recorder.counter:
+            if substitutes is None:
+                output = model(*args, **kwargs)
+            else:
+                output = functional_call(model, substitutes, args, kwargs, tie_weights=True)
+    except Exception as exc:
+        raise recorder.failure(exc) from exc
+    finally:
+        for handle in handles:
+            handle.remove()
+        for module, training in modes.items():
+            module.train(training)
+    return recorder.finish(
+        model=name or type(model).__name__,
+        device=str(target),
+        dtype=str(dtype).removeprefix("torch."),
+        inputs=shape_tree((*args, kwargs) if kwargs else args),
+        output=shape_tree(output),
+        totals=_totals(model, params, recorder, args, kwargs),
+    )
+
+
+def shape_tree(value: Any) -> ShapeTree:
+    """Nested tensors -> nested shapes; non-tensors -> None."""
+    if isinstance(value, torch.Tensor):
+        return tuple(value.shape)
+    if isinstance(value, (tuple, list)):
+        return tuple(shape_tree(v) for v in value)
+    if isinstance(value, Mapping):
+        return {str(k): shape_tree(v) for k, v in value.items()}
+    return None
+
+
+def _tensor_bytes(value: Any) -> int:
+    if isinstance(value, torch.Tensor):
+        return value.numel() * value.element_size()
+    if isinstance(value, (tuple, list)):
+        return sum(_tensor_bytes(v) for v in value)
+    if isinstance(value, Mapping):
+        return sum(_tensor_bytes(v) for v in value.values())
+    return 0
+
+
+def _first_dtype(value: Any) -> str | None:
+    if isinstance(value, torch.Tensor):
+        return str(value.dtype).removeprefix("torch.")
+    items = value.values() if isinstance(value, Mapping) else value
+    if isinstance(items, (tuple, list, type({}.values()))):
+        for item in items:
+            found = _first_dtype(item)
+            if found:
+                return found
+    return None
+
+
+@dataclass
+class _Call:
+    """A module call in flight; becomes a ModuleRecord when it returns."""
+
+    module: nn.Module
+    name: str
+    call: int
+    parent: str | None
+    inputs: ShapeTree
+    flops0: int
+    elementwise0: int
+    child_flops: int = 0
+    child_elementwise: int = 0
+    index: int = 0
+
+
+@dataclass
+class _Recorder:
+    names: dict[nn.Module, str]
+    params: dict[str, tuple[int, int, int, int]]  # own, total, trainable total, buffers total
+    arch: Architecture | None
+    counter: OpCounter = field(default_factory=OpCounter)
+    stack: list[_Call] = field(default_factory=list)
+    calls: dict[str, int] = field(default_factory=dict)
+    records: list[ModuleRecord | None] = field(default_factory=list)
+    activation_bytes: int = 0
+
+    def pre(self, module: nn.Module, args: tuple, kwargs: dict) -> None:
+        name = self.names[module]
+        call = self.calls.get(name, 0)
+        self.calls[name] = call + 1
+        parent = self.stack[-1].name if self.stack else None
+        inputs = shape_tree((*args, kwargs) if kwargs else args)
+        frame = _Call(
+            module, name, call, parent, inputs, self.counter.flops, self.counter.elementwise
+        )
+        frame.index = len(self.records)
+        self.records.append(None)  # keep call order: the record is filled in on return
+        self.stack.append(frame)
+
+    def post(self, module: nn.Module, args: tuple, kwargs: dict, output: Any) -> None:
+        frame = self.stack.pop()
+        flops_total = self.counter.flops - frame.flops0
+        elementwise_total = self.counter.elementwise - frame.elementwise0
+        if self.stack:
+            self.stack[-1].child_flops += flops_total
+            self.stack[-1].child_elementwise += elementwise_total
+        is_leaf = not any(True for _ in module.children())
+        out_bytes = _tensor_bytes(output)
+        if is_leaf:
+            self.activation_bytes += out_bytes
+        own, total, trainable, buffers = self.params[frame.name]
+        stage, block = _locate(self.arch, frame.name)
+        flops = flops_total - frame.child_flops
+        self.records[frame.index] = ModuleRecord(
+            name=frame.name,
+            type=type(module).__name__,
+            depth=0 if not frame.name else frame.name.count(".") + 1,
+            parent=frame.parent,
+            stage=stage,
+            block=block,
+            call=frame.call,
+            input_shapes=frame.inputs,
+            output_shapes=shape_tree(output),
+            dtype=_first_dtype(output),
+            is_leaf=is_leaf,
+            params=own if frame.call == 0 else 0,
+            params_total=total,
+            trainable_total=trainable,
+            buffers_total=buffers,
+            macs=flops // 2,
+            macs_total=flops_total // 2,
+            flops=flops,
+            flops_total=flops_total,
+            elementwise_flops=elementwise_total - frame.child_elementwise,
+            elementwise_flops_total=elementwise_total,
+            output_bytes=out_bytes,
+        )
+
+    def failure(self, exc: Exception) -> Exception:
+        if isinstance(exc, ArchvizError) or not self.stack:
+            return exc
+        frame = self.stack[-1]
+        where = frame.name or "the model"
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        expects = getattr(frame.module, "in_channels", None) or getattr(
+            frame.module, "in_features", None
+        )
+        hint = f"; it expects {expects} input channels/features" if expects else ""
+        return TraceError(
+            f"forward pass failed in {where} ({type(frame.module).__name__}) "
+            f"with input shapes {frame.inputs}: {first}{hint}"
+        )
+
+    def finish(self, *, model, device, dtype, inputs, output, totals) -> Trace:
+        records = tuple(r for r in self.records if r is not None)
+        uncounted = tuple(sorted(self.counter.uncounted.items()))
+        return Trace(model, inputs, output, device, dtype, records, totals, uncounted, self.arch)
+
+
+def _locate(arch: Architecture | None, name: str) -> tuple[str | None, int | None]:
+    if arch is None or not name:
+        return None, None
+    top, _, rest = name.partition(".")
+    if top in arch.stem:
+        return "stem", None
+    if top in arch.head:
+        return "head", None
+    if top in arch.stages:
+        index = rest.partition(".")[0]
+        return top, int(index) if index.isdigit() else None
+    return None, None
+
+
+def _architecture(model: nn.Module) -> Architecture | None:
+    found = layout(model)
+    if found is None:
+        return None
+    blocks = [getattr(model, s) for s in found.stages]
+    first = blocks[0][0]
+    block = getattr(model, "block", type(first))
+    return Architecture(
+        block=block.__name__,
+        layers=tuple(len(s) for s in blocks),
+        expansion=int(getattr(block, "expansion", 1)),
+        convs_per_block=sum(
+            isinstance(m, nn.Conv2d) for n, m in first.named_modules() if "downsample" not in n
+        ),
+        stages=found.stages,
+        stem=found.stem,
+        head=found.head,
+        groups=int(getattr(model, "groups", getattr(first.conv2, "groups", 1))),
+        width_per_group=int(getattr(model, "base_width", 64)),
+    )
+
+
+def _param_counts(model: nn.Module) -> dict[str, tuple[int, int, int, int]]:
+    """Per module: own params, subtree params, subtree trainable, subtree buffers.
+
+    Tensors are counted by identity, so a tied weight counts once (for its first owner).
+    """
+    owner: dict[int, str] = {}
+    for name, param in model.named_parameters():  # deduplicates tied tensors
+        owner[id(param)] = name.rpartition(".")[0]
+    counts = {}
+    for name, module in model.named_modules():
+        own = sum(p.numel() for p in module.parameters(recurse=False) if owner[id(p)] == name)
+        unique = {id(p): p for p in module.parameters()}.values()
+        buffers = {id(b): b for b in module.buffers()}.values()
+        counts[name] = (
+            own,
+            sum(p.numel() for p in unique),
+            sum(p.numel() for p in unique if p.requires_grad),
+            sum(b.numel() for b in buffers),
+        )
+    return counts
+
+
+def _totals(model, params, recorder: _Recorder, args, kwargs) -> Totals:
+    unique = {id(p): p for p in model.parameters()}.values()
+    buffers = {id(b): b for b in model.buffers()}.values()
+    _, total, trainable, buffer_count = params[""]
+    return Totals(
+        params=total,
+        trainable=trainable,
+        buffers=buffer_count,
+        param_bytes=sum(p.numel() * p.element_size() for p in unique),
+        buffer_bytes=sum(b.numel() * b.element_size() for b in buffers),
+        macs=recorder.counter.flops // 2,
+        flops=recorder.counter.flops,
+        elementwise_flops=recorder.counter.elementwise,
+        activation_bytes=recorder.activation_bytes,
+        input_bytes=_tensor_bytes(args) + _tensor_bytes(kwargs),
+    )
+
+
+def _check_device(device: str | torch.device) -> torch.device:
+    try:
+        target = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ArchvizError(f"unknown device {device!r}; use meta, cpu or cuda") from None
+    if target.type == "cuda" and not torch.cuda.is_available():
+        raise ArchvizError("CUDA was requested but is not available on this machine")
+    return target
+
+
+def _make_inputs(input_size, inputs, device: torch.device, dtype) -> tuple[tuple, dict]:
+    if inputs is None:
+        if not input_size:
+            raise ArchvizError("give an input_size such as (1, 3, 224, 224), or inputs")
+        sizes = input_size if isinstance(input_size[0], (tuple, list)) else [input_size]
+        for size in sizes:
+            if not all(isinstance(d, int) and d > 0 for d in size):
+                raise ArchvizError(f"malformed input size {tuple(size)}: need positive integers")
+        return tuple(_fresh(tuple(s), device, dtype) for s in sizes), {}
+    moved = _move(inputs, device)
+    if isinstance(moved, Mapping):
+        return (), dict(moved)
+    return (tuple(moved) if isinstance(moved, (tuple, list)) else (moved,)), {}
+
+
+def _fresh(size: tuple[int, ...], device: torch.device, dtype) -> torch.Tensor:
+    if device.type == "meta":
+        return torch.empty(size, device=device, dtype=dtype)
+    return torch.randn(size, device=device, dtype=dtype)
+
+
+def _move(value: Any, device: torch.device) -> Any:
+    if isinstance(value, torch.Tensor):
+        if device.type == "meta":
+            return torch.empty_like(value, device="meta")
+        return value.to(device)
+    if isinstance(value, (tuple, list)):
+        return type(value)(_move(v, device) for v in value)
+    if isinstance(value, Mapping):
+        return {k: _move(v, device) for k, v in value.items()}
+    return value
+
+
+def _substitutes(model: nn.Module, device: torch.device, dtype) -> dict[str, Any] | None:
+    """Stand-in parameters and buffers on `device` in `dtype`; None if the model's own fit."""
+    tensors: dict[str, torch.Tensor] = dict(model.named_parameters(remove_duplicate=False))
+    tensors.update(model.named_buffers(remove_duplicate=False))
+
+    def fits(t: torch.Tensor) -> bool:
+        return t.device == device and (not t.is_floating_point() or t.dtype == dtype)
+
+    if device.type != "meta" and all(fits(t) for t in tensors.values()):
+        return None
+    out = {}
+    for key, t in tensors.items():
+        target = dtype if t.is_floating_point() else t.dtype
+        if device.type == "meta":
+            out[key] = torch.empty_like(t, device="meta", dtype=target)
+        else:
+            out[key] = t.detach().to(device=device, dtype=target)
+    return out
