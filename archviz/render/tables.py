@@ -56,8 +56,8 @@ def trace_summary(trace: Trace, depth: int = 3) -> str:
     rule = "=" * (sum(widths) + 2 * (len(widths) - 1))
 
     def line(row: tuple[str, ...]) -> str:
-        cells = [row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)]
-        return "  ".join(cells)
+        rest = [c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)]
+        return "  ".join([row[0].ljust(widths[0]), *rest])
 
     t = trace.totals
     footer = [
