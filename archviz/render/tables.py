@@ -26,7 +26,7 @@ def trace_dataframe(trace: Trace) -> pd.DataFrame:
 
 
 def _rows(trace: Trace, depth: int) -> list[tuple[str, ...]]:
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for r in trace.records:
         if r.depth == 0 or r.depth > depth:
             continue
