@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -44,16 +44,19 @@ def _move_into_place(source: Path, target: Path) -> None:
         os.replace(source, target)
 
 
-def write_text(path: Path, render: Callable[[], str]) -> Path:
-    """Render then write one file atomically (a temp file beside it, then os.replace)."""
-    text = render()
+def write_bytes(path: Path, data: bytes) -> Path:
+    """Write one file atomically: a temp file beside it, then os.replace."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def write_text(path: Path, text: str) -> Path:
+    return write_bytes(path, text.encode("utf-8"))

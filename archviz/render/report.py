@@ -124,15 +124,15 @@ def write_report(
             context_model = next(m for m in context["models"] if m["name"] == name)
             context_model[f"{level}_svg"] = Markup(_strip_xml_prolog(svg))
             context_model[f"{level}_diagram"] = f"diagrams/{anchor(name)}-{level}.svg"
-            write_text(scratch / "diagrams" / f"{anchor(name)}-{level}.svg", lambda s=svg: s)
+            write_text(scratch / "diagrams" / f"{anchor(name)}-{level}.svg", svg)
         for rel, text in (assets or {}).items():
-            write_text(scratch / rel, lambda t=text: t)
+            write_text(scratch / rel, text)
         if "html" in formats:
             html = env.get_template("report.html.j2").render(**context)
-            written.append(write_text(scratch / HTML_NAME, lambda: html))
+            written.append(write_text(scratch / HTML_NAME, html))
         if "md" in formats:
             md = env.get_template("report.md.j2").render(**context)
-            written.append(write_text(scratch / MD_NAME, lambda: md))
+            written.append(write_text(scratch / MD_NAME, md))
     return [out / p.name for p in written]
 
 
