@@ -177,8 +177,10 @@ def _block_level(trace: Trace) -> graphviz.Digraph:
             for j, block in enumerate(blocks(trace, stage)):
                 nid = node_id(trace, block.record)
                 add = node_id(trace, block.record, "~add")
-                c.node(nid, label(block.record.name, brief(block, arch.groups)))
-                c.node(add, "+", shape="circle", width="0.22", fixedsize="true")
+                with c.subgraph() as row:  # block and its add side by side: half the height
+                    row.attr(rank="same")
+                    row.node(nid, label(block.record.name, brief(block, arch.groups)))
+                    row.node(add, "+", shape="circle", width="0.22", fixedsize="true")
                 shape = label(shape_text(block.record.input_shapes)) if j == 0 else None
                 edges.add(prev, nid, label=shape)
                 edges.add(nid, add)
