@@ -7,10 +7,12 @@ one place, `_Group.invoke`, so no command prints a traceback for a user's mistak
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import click
 
 from archviz.errors import ArchvizError
+from archviz.render.diagram import INSTALL_HINT, LEVELS
 
 DEFAULT_INPUT = "1x3x224x224"
 
@@ -89,6 +91,30 @@ def trace_cmd(model: str, input_size: str, device: str, depth: int, fmt: str) ->
         click.echo(result.to_dataframe().to_csv(index=False), nl=False)
     else:
         click.echo(result.summary(depth=depth))
+
+
+@cli.command("diagram")
+@click.argument("model")
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Output file; its suffix (.svg, .png, .pdf, .dot) chooses the format.",
+)
+@click.option("--level", type=click.Choice(LEVELS), default="stage", show_default=True)
+@_shape_option
+def diagram_cmd(model: str, output: Path, level: str, input_size: str) -> None:
+    """Draw MODEL as a Graphviz block diagram: stages, blocks, or the layers inside blocks."""
+    from archviz.models import resolve_model
+    from archviz.render.diagram import diagram, has_dot
+    from archviz.trace import trace
+
+    result = trace(resolve_model(model), parse_shape(input_size), name=model)
+    path = diagram(result, level).save(output)
+    click.echo(f"wrote {path}")
+    if not has_dot():
+        click.echo(f"note: to render it, {INSTALL_HINT}", err=True)
 
 
 def main() -> None:

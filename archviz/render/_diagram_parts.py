@@ -1,0 +1,230 @@
+"""Reading a Trace for diagrams: blocks, shortcuts, short layer texts, escaped labels, ids.
+
+Everything comes from records (names, types, shapes, own parameter counts). Records carry
+no kernel size or stride, so both are derived: stride from the resolution change, kernel
+from the parameter count (weights = out x in/groups x k x k, plus an optional bias).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import graphviz
+
+from archviz.records import ModuleRecord, Trace
+from archviz.render.units import chw
+
+SHORTCUT = "downsample"  # torchvision's name for a projection shortcut: the state_dict contract
+_SAFE_ID = re.compile(r"[A-Za-z0-9_.]+")
+
+
+def text(value: str) -> str:
+    """User text -> a plain-text DOT label line shown literally (no escapes, no entities)."""
+    value = " ".join(str(value).splitlines())
+    return str(graphviz.escape(value.replace("&", "&amp;")))
+
+
+def label(*lines: str) -> str:
+    """Lines -> one plain (never HTML-like) label; `\\n` is DOT's centred line break."""
+    return graphviz.nohtml("\\n".join(text(line) for line in lines if line))
+
+
+def node_id(trace: Trace, record: ModuleRecord, suffix: str = "") -> str:
+    """A stable id: the qualified name when it is plain, else 'm~' + the record's position.
+
+    '~' never occurs in a plain name, so synthetic ids ('~input', 'layer1.0~add') and
+    fallback ids cannot collide with real ones.
+    """
+    base = record.name
+    if not _SAFE_ID.fullmatch(base):
+        base = f"m~{trace.records.index(record)}"
+    if record.call:
+        base += f"~{record.call}"
+    return base + suffix
+
+
+def first_shape(tree: Any) -> tuple[int, ...] | None:
+    """The first tensor shape in a shape tree (a module's first input, say)."""
+    if isinstance(tree, tuple) and tree and all(isinstance(d, int) for d in tree):
+        return tree
+    items = tree.values() if isinstance(tree, dict) else tree if isinstance(tree, tuple) else ()
+    for item in items:
+        found = first_shape(item)
+        if found:
+            return found
+    return None
+
+
+def channels(tree: Any) -> int | None:
+    found = first_shape(tree)
+    return found[1] if found and len(found) >= 2 else None
+
+
+def stride(record: ModuleRecord) -> int:
+    """Spatial reduction, from input and output height (ceil, as padded convs round up)."""
+    shape_in, shape_out = first_shape(record.input_shapes), first_shape(record.output_shapes)
+    if not shape_in or not shape_out or len(shape_in) < 4 or len(shape_out) < 4:
+        return 1
+    return max(1, -(-shape_in[2] // shape_out[2]))
+
+
+def kernel(record: ModuleRecord, groups: int = 1) -> int | None:
+    """A square conv's kernel size from its own parameters; None when it cannot be told."""
+    c_in, c_out = channels(record.input_shapes), channels(record.output_shapes)
+    if not c_in or not c_out or record.params == 0:
+        return None
+    for g in sorted({1, groups}):
+        for bias in (0, c_out):
+            per_tap, rest = divmod(c_out * c_in, g)
+            weights = record.params - bias
+            if rest or weights <= 0 or weights % per_tap:
+                continue
+            k = math.isqrt(weights // per_tap)
+            if k * k == weights // per_tap:
+                return k
+    return None
+
+
+def layer_text(record: ModuleRecord, groups: int = 1) -> str:
+    """One short line for a leaf: '3x3 conv /2, 64->128', 'BN', 'max-pool /2', 'fc 512->1000'."""
+    kind = record.type
+    c_in, c_out = channels(record.input_shapes), channels(record.output_shapes)
+    step = f" /{stride(record)}" if stride(record) > 1 else ""
+    if kind.startswith("Conv"):
+        k = kernel(record, groups)
+        size = f"{k}x{k} " if k else ""
+        return f"{size}conv{step}, {c_in}->{c_out}"
+    if kind == "Linear":
+        shape_in, shape_out = first_shape(record.input_shapes), first_shape(record.output_shapes)
+        if shape_in and shape_out:
+            return f"fc {shape_in[-1]}->{shape_out[-1]}"
+    if kind.startswith("BatchNorm"):
+        return "BN"
+    if "Pool" in kind:
+        out = first_shape(record.output_shapes)
+        if "Adaptive" in kind and out and out[2:] == (1, 1):
+            return "global avg-pool" if "Avg" in kind else "global max-pool"
+        return ("max-pool" if "Max" in kind else "avg-pool") + step
+    return kind
+
+
+def summary_lines(records: list[ModuleRecord], groups: int = 1) -> list[str]:
+    """Leaves as lines: a conv, pool or fc starts a line; BN and activations join it."""
+    lines: list[str] = []
+    for record in records:
+        part = layer_text(record, groups)
+        starts = record.params_total == 0 and "Pool" not in record.type
+        if lines and (part == "BN" or starts):
+            lines[-1] += f" · {part}"
+        else:
+            lines.append(part)
+    return lines
+
+
+@dataclass(frozen=True)
+class Block:
+    """One residual block read from records: its branch, the shortcut, what follows the add."""
+
+    record: ModuleRecord
+    main: tuple[ModuleRecord, ...]  # the residual branch's leaves, in call order
+    after: tuple[ModuleRecord, ...]  # leaves after the add (the final activation)
+    shortcut: tuple[ModuleRecord, ...]  # projection leaves; () for an identity shortcut
+
+
+def blocks(trace: Trace, stage: str) -> list[Block]:
+    """The blocks of `stage` in call order (first calls only)."""
+    found = []
+    for record in trace.records:
+        if record.stage != stage or record.depth != 2 or record.call != 0:
+            continue
+        prefix = record.name + "."
+        leaves = [r for r in trace.records if r.is_leaf and r.name.startswith(prefix)]
+        cut = prefix + SHORTCUT
+        shortcut = [r for r in leaves if r.name == cut or r.name.startswith(cut + ".")]
+        main = [r for r in leaves if r not in shortcut]
+        after = main[-1:] if main and _after_add(main[-1], record) else []
+        found.append(
+            Block(record, tuple(main[: len(main) - len(after)]), tuple(after), tuple(shortcut))
+        )
+    return found
+
+
+def _after_add(leaf: ModuleRecord, block: ModuleRecord) -> bool:
+    """A trailing parameter-free, shape-keeping leaf on the block's output shape: the
+    activation a ResNet block applies after `out += identity`."""
+    out = first_shape(block.output_shapes)
+    return (
+        leaf.params_total == 0
+        and first_shape(leaf.input_shapes) == out
+        and first_shape(leaf.output_shapes) == out
+    )
+
+
+def part_leaves(trace: Trace, names: tuple[str, ...]) -> list[ModuleRecord]:
+    """Leaves of the stem or head (their top-level module names), in call order."""
+    return [r for r in trace.records if r.is_leaf and r.name.partition(".")[0] in names and r.name]
+
+
+FONT = "Helvetica,Arial,sans-serif"
+INK, LINE, PROJECTION = "#3c4043", "#5f6368", "#1a73e8"
+PART_FILLS = {"stem": "#f1f3f4", "head": "#f3e8fd"}
+STAGE_FILLS = ("#e8f0fe", "#e6f4ea", "#fef7e0", "#fce8e6")  # cycled for more stages
+
+
+def graph(trace: Trace, level: str) -> graphviz.Digraph:
+    """An empty digraph in the house style, with input and output nodes."""
+    g = graphviz.Digraph("archviz")
+    title = f"{trace.model} · {level} level · input {shape_text(trace.input_shapes)}"
+    g.attr(label=label(title), labelloc="t", fontname=FONT, fontsize="13", fontcolor=INK)
+    g.attr(rankdir="TB", nodesep="0.25", ranksep="0.28")
+    g.attr("node", shape="box", style="rounded,filled", fillcolor="white", color=LINE)
+    g.attr("node", fontname=FONT, fontsize="10", fontcolor=INK, height="0.3", margin="0.1,0.04")
+    g.attr("edge", color=LINE, fontname=FONT, fontsize="8", fontcolor=LINE, arrowsize="0.6")
+    for nid in ("~input", "~output"):
+        g.node(nid, label(nid[1:]), shape="plain", style="", fontcolor=LINE)
+    return g
+
+
+def shape_text(tree: Any) -> str:
+    """The first tensor's shape without the batch: '64x56x56'."""
+    found = first_shape(tree)
+    return chw(found) if found else "-"
+
+
+def fill(trace: Trace, part: str) -> str:
+    """A light fill per part: stem and head grey/violet, stages cycling through four."""
+    arch = trace.architecture
+    if part in PART_FILLS or arch is None or part not in arch.stages:
+        return PART_FILLS.get(part, "white")
+    return STAGE_FILLS[arch.stages.index(part) % len(STAGE_FILLS)]
+
+
+def brief(block: Block, groups: int) -> str:
+    """The residual branch's convs: '1x1, 64 · 3x3 /2, 64 · 1x1, 256'."""
+    convs = [r for r in block.main if r.type.startswith("Conv")]
+    parts = []
+    for r in convs:
+        k, s = kernel(r, groups), stride(r)
+        parts.append(
+            f"{f'{k}x{k}' if k else 'conv'}{f' /{s}' if s > 1 else ''}, {channels(r.output_shapes)}"
+        )
+    return " · ".join(parts)
+
+
+@dataclass
+class Edges:
+    """Edges collected while clusters are built, drawn last at the top level: an edge
+    written inside a cluster would pull both its ends into that cluster."""
+
+    items: list[tuple[str, str, dict[str, str | None]]] = field(default_factory=list)
+
+    def add(self, tail: str, head: str, **attrs: str | None) -> None:
+        self.items.append((tail, head, attrs))
+
+    def draw(self, g: graphviz.Digraph) -> graphviz.Digraph:
+        for tail, head, attrs in self.items:
+            g.edge(tail, head, **{k: v for k, v in attrs.items() if v is not None})
+        return g
