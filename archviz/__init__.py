@@ -5,6 +5,7 @@ model -> trace() -> records -> analysis (explain, compare, verify, bench) -> ren
 
 from archviz.errors import ArchvizError
 from archviz.models import get_model, list_models
+from archviz.verify import VerifyResult, verify
 
-__all__ = ["ArchvizError", "get_model", "list_models"]
+__all__ = ["ArchvizError", "VerifyResult", "get_model", "list_models", "verify"]
 __version__ = "0.1.0"

@@ -11,6 +11,7 @@ import re
 import click
 
 from archviz.errors import ArchvizError
+from archviz.verify_render import FORMATS
 
 DEFAULT_INPUT = "1x3x224x224"
 
@@ -63,6 +64,48 @@ def models_cmd(include_tv: bool) -> None:
     from archviz.models import list_models
 
     click.echo("\n".join(list_models(include_torchvision=include_tv)))
+
+
+@cli.command("verify")
+@click.argument("candidate")
+@click.option("--against", "reference", required=True, help="Reference: name, import path or file.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(list(FORMATS)),
+    default="text",
+    show_default=True,
+)
+@click.option("--no-forward", is_flag=True, help="Skip the forward check on random input.")
+@click.option(
+    "--write-remapped",
+    "out",
+    type=click.Path(dir_okay=False),
+    help="Write the (remapped) state_dict here; it loads strictly into the reference.",
+)
+@click.pass_context
+def verify_cmd(
+    ctx: click.Context, candidate: str, reference: str, fmt: str, no_forward: bool, out: str | None
+) -> None:
+    """Say whether CANDIDATE's weights load into the reference, and exactly why not.
+
+    Exit 0: compatible (or remapped and written with --write-remapped); 1: incompatible,
+    compatible only after remapping, or outputs differ; 2: bad input.
+    """
+    from archviz.checkpoint import save_state_dict
+    from archviz.verify import remapped_state_dict, verify
+
+    result = verify(candidate, reference, forward_check=not no_forward)
+    click.echo(FORMATS[fmt](result))
+    loads = result.verdict == "compatible"
+    if out is not None and result.verdict != "incompatible":
+        save_state_dict(remapped_state_dict(candidate, result), out)
+        click.echo(f"wrote {out}", err=True)
+        loads = True
+    elif out is not None:
+        click.echo(f"not written: {out} would not load into the reference", err=True)
+    if not loads or result.forward.status in ("differ", "failed"):
+        ctx.exit(1)
 
 
 def main() -> None:
