@@ -273,9 +273,8 @@ def _head_notes(shapes: tuple[ShapeMismatch, ...], ref_keys: list[str]) -> list[
     if weight.candidate[1:] != weight.reference[1:]:
         return []
     return [
-        f"{head} has {weight.candidate[0]} outputs, the reference {weight.reference[0]}: "
-        f"a different num_classes; build the reference with num_classes="
-        f"{weight.candidate[0]} or drop {head}.* to load the rest"
+        f"{head}: {weight.candidate[0]} outputs vs {weight.reference[0]}, a different "
+        f"num_classes (build the reference with num_classes={weight.candidate[0]})"
     ]
 
 
