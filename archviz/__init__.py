@@ -7,6 +7,7 @@ from archviz.errors import ArchvizError
 from archviz.models import get_model, list_models
 from archviz.records import ModuleRecord, Totals, Trace
 from archviz.trace import TraceError, trace
+from archviz.verify import VerifyResult, verify
 
 __all__ = [
     "ArchvizError",
@@ -14,8 +15,10 @@ __all__ = [
     "Totals",
     "Trace",
     "TraceError",
+    "VerifyResult",
     "get_model",
     "list_models",
     "trace",
+    "verify",
 ]
 __version__ = "0.1.0"

@@ -13,6 +13,7 @@ import click
 
 from archviz.errors import ArchvizError
 from archviz.render.diagram import INSTALL_HINT, LEVELS
+from archviz.verify_render import FORMATS as VERIFY_FORMATS
 
 DEFAULT_INPUT = "1x3x224x224"
 
@@ -115,6 +116,48 @@ def diagram_cmd(model: str, output: Path, level: str, input_size: str) -> None:
     click.echo(f"wrote {path}")
     if not has_dot():
         click.echo(f"note: to render it, {INSTALL_HINT}", err=True)
+
+
+@cli.command("verify")
+@click.argument("candidate")
+@click.option("--against", "reference", required=True, help="Reference: name, import path or file.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(list(VERIFY_FORMATS)),
+    default="text",
+    show_default=True,
+)
+@click.option("--no-forward", is_flag=True, help="Skip the forward check on random input.")
+@click.option(
+    "--write-remapped",
+    "out",
+    type=click.Path(dir_okay=False),
+    help="Write the (remapped) state_dict here; it loads strictly into the reference.",
+)
+@click.pass_context
+def verify_cmd(
+    ctx: click.Context, candidate: str, reference: str, fmt: str, no_forward: bool, out: str | None
+) -> None:
+    """Say whether CANDIDATE's weights load into the reference, and exactly why not.
+
+    Exit 0: compatible (or remapped and written with --write-remapped); 1: incompatible,
+    compatible only after remapping, or outputs differ; 2: bad input.
+    """
+    from archviz.checkpoint import save_state_dict
+    from archviz.verify import remapped_state_dict, verify
+
+    result = verify(candidate, reference, forward_check=not no_forward)
+    click.echo(VERIFY_FORMATS[fmt](result))
+    loads = result.verdict == "compatible"
+    if out is not None and result.verdict != "incompatible":
+        save_state_dict(remapped_state_dict(candidate, result), out)
+        click.echo(f"wrote {out}", err=True)
+        loads = True
+    elif out is not None:
+        click.echo(f"not written: {out} would not load into the reference", err=True)
+    if not loads or result.forward.status in ("differ", "failed"):
+        ctx.exit(1)
 
 
 def main() -> None:

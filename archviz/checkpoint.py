@@ -1,0 +1,129 @@
+"""Load and save checkpoint files safely: untrusted files never run code.
+
+A `.pt`/`.pth`/`.bin`/`.ckpt` file is a pickle, and unpickling can run arbitrary code, so
+it is read with `torch.load(weights_only=True)`, which accepts only tensors and plain
+containers. `.safetensors` holds tensors only. Every failure becomes a one-line
+ArchvizError naming the file, so the CLI never shows a traceback for a bad file.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from archviz.errors import ArchvizError
+
+CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".safetensors")
+
+# Where training code nests the weights, most specific first: Lightning and most scripts
+# use `state_dict`, detection/forensics repositories `model`, others `model_state_dict`,
+# `net`, and EMA copies under `ema` / `state_dict_ema` (timm).
+CONTAINER_KEYS = (
+    "state_dict",
+    "model_state_dict",
+    "model",
+    "net",
+    "network",
+    "ema",
+    "state_dict_ema",
+    "module",
+)
+
+StateDict = dict[str, Tensor]
+
+
+def looks_like_checkpoint(spec: str | os.PathLike[str]) -> bool:
+    """A path to read, as opposed to a model name: an existing path or a checkpoint suffix."""
+    text = os.fspath(spec)
+    return os.path.exists(text) or text.lower().endswith(CHECKPOINT_SUFFIXES)
+
+
+def load_file(path: str | os.PathLike[str]) -> Any:
+    """Read a checkpoint file into plain Python objects and tensors, refusing code."""
+    file = Path(path)
+    if not file.exists():
+        raise ArchvizError(f"checkpoint {str(file)!r} does not exist")
+    if file.is_dir():
+        raise ArchvizError(f"checkpoint {str(file)!r} is a directory, not a file")
+    if file.stat().st_size == 0:
+        raise ArchvizError(f"checkpoint {str(file)!r} is empty")
+    if file.suffix.lower() == ".safetensors":
+        return _load_safetensors(file)
+    try:
+        return torch.load(file, map_location="cpu", weights_only=True)
+    except Exception as exc:  # untrusted bytes: any failure is the file's fault
+        raise ArchvizError(f"cannot load checkpoint {str(file)!r}: {_why(exc)}") from None
+
+
+def _load_safetensors(file: Path) -> StateDict:
+    from safetensors.torch import load_file as st_load
+
+    try:
+        return st_load(str(file), device="cpu")
+    except Exception as exc:
+        raise ArchvizError(f"cannot load safetensors file {str(file)!r}: {_why(exc)}") from None
+
+
+def _why(exc: BaseException) -> str:
+    """One line out of torch's multi-paragraph messages, keeping the telling part."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if str(exc).startswith("Weights only load failed"):
+        detail = next((line for line in lines if "Unsupported" in line), "")
+        return f"refused to unpickle code or custom objects (weights_only=True). {detail}".strip()
+    return f"{type(exc).__name__}: {lines[0] if lines else 'no details'}"
+
+
+def is_state_dict(obj: object) -> bool:
+    """A non-empty mapping from strings to tensors."""
+    return (
+        isinstance(obj, Mapping)
+        and len(obj) > 0
+        and all(isinstance(k, str) and isinstance(v, Tensor) for k, v in obj.items())
+    )
+
+
+def unwrap(obj: object, source: str) -> tuple[StateDict, str | None]:
+    """The state_dict inside a checkpoint and the container path it sat under (or None).
+
+    Unwrapping is not a remapping: `{'state_dict': sd, 'epoch': 3}` holds `sd` unchanged.
+    """
+    if is_state_dict(obj):
+        assert isinstance(obj, Mapping)
+        return dict(obj), None
+    if not isinstance(obj, Mapping):
+        raise ArchvizError(
+            f"{source} holds a {type(obj).__name__}, not a state_dict (a dict of tensors)"
+        )
+    for key in CONTAINER_KEYS:
+        inner = obj.get(key)
+        if isinstance(inner, Mapping):
+            try:
+                state_dict, path = unwrap(inner, source)
+            except ArchvizError:
+                continue
+            return state_dict, key if path is None else f"{key}.{path}"
+    keys = ", ".join(repr(k) for k in list(obj)[:8])
+    raise ArchvizError(
+        f"{source} holds no state_dict: a dict with keys {keys}; expected tensors or "
+        f"one of {', '.join(CONTAINER_KEYS)}"
+    )
+
+
+def save_state_dict(state_dict: Mapping[str, Tensor], path: str | os.PathLike[str]) -> None:
+    """Write a plain state_dict: safetensors for `.safetensors`, else `torch.save`."""
+    file = Path(path)
+    tensors = {k: v.detach().contiguous() for k, v in state_dict.items()}
+    try:
+        if file.suffix.lower() == ".safetensors":
+            from safetensors.torch import save_file
+
+            save_file(tensors, str(file))
+        else:
+            torch.save(tensors, file)
+    except Exception as exc:
+        raise ArchvizError(f"cannot write {str(file)!r}: {_why(exc)}") from None
