@@ -4,16 +4,19 @@ model -> trace() -> records -> analysis (explain, compare, verify, bench) -> ren
 """
 
 from archviz.errors import ArchvizError
+from archviz.explain import DepthExplanation, explain
 from archviz.models import get_model, list_models
 from archviz.records import ModuleRecord, Totals, Trace
 from archviz.trace import TraceError, trace
 
 __all__ = [
     "ArchvizError",
+    "DepthExplanation",
     "ModuleRecord",
     "Totals",
     "Trace",
     "TraceError",
+    "explain",
     "get_model",
     "list_models",
     "trace",

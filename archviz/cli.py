@@ -91,6 +91,18 @@ def trace_cmd(model: str, input_size: str, device: str, depth: int, fmt: str) ->
         click.echo(result.summary(depth=depth))
 
 
+@cli.command("explain")
+@click.argument("model")
+@_shape_option
+@click.option("--format", "fmt", type=click.Choice(("text", "json")), default="text")
+def explain_cmd(model: str, input_size: str, fmt: str) -> None:
+    """Explain MODEL's depth: why [3, 4, 6, 3] of Bottlenecks is ResNet-50."""
+    from archviz.explain import explain
+
+    result = explain(model, parse_shape(input_size))
+    click.echo(result.to_json(indent=2) if fmt == "json" else result.text())
+
+
 def main() -> None:
     """Console-script entry point."""
     cli.main(prog_name="archviz")
