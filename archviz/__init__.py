@@ -3,6 +3,7 @@
 model -> trace() -> records -> analysis (explain, compare, verify, bench) -> render.
 """
 
+from archviz.compare import Comparison, compare
 from archviz.errors import ArchvizError
 from archviz.explain import DepthExplanation, explain
 from archviz.models import get_model, list_models
@@ -11,11 +12,13 @@ from archviz.trace import TraceError, trace
 
 __all__ = [
     "ArchvizError",
+    "Comparison",
     "DepthExplanation",
     "ModuleRecord",
     "Totals",
     "Trace",
     "TraceError",
+    "compare",
     "explain",
     "get_model",
     "list_models",

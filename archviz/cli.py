@@ -10,6 +10,7 @@ import re
 
 import click
 
+from archviz.compare import FORMATS as COMPARE_FORMATS
 from archviz.errors import ArchvizError
 
 DEFAULT_INPUT = "1x3x224x224"
@@ -101,6 +102,28 @@ def explain_cmd(model: str, input_size: str, fmt: str) -> None:
 
     result = explain(model, parse_shape(input_size))
     click.echo(result.to_json(indent=2) if fmt == "json" else result.text())
+
+
+@cli.command("compare")
+@click.argument("models", nargs=-1)
+@_shape_option
+@click.option("--format", "fmt", type=click.Choice(COMPARE_FORMATS), default="table")
+@click.option("--plots", type=click.Path(file_okay=False), help="Also save SVG/PNG plots here.")
+@click.option("--paper/--no-paper", default=True, help="Also trace the paper's stride placement.")
+def compare_cmd(
+    models: tuple[str, ...], input_size: str, fmt: str, plots: str | None, paper: bool
+) -> None:
+    """Compare MODELS side by side (default: resnet18, 34, 50, 101, 152)."""
+    from archviz.compare import compare
+    from archviz.models import STANDARD
+
+    result = compare(models or STANDARD, parse_shape(input_size), paper=paper)
+    click.echo(result.render(fmt))
+    if plots:
+        from archviz.render.plots import save_plots
+
+        for path in save_plots(result, plots):
+            click.echo(f"wrote {path}", err=True)
 
 
 def main() -> None:
