@@ -10,8 +10,8 @@ from torchvision import models as tvm
 
 from archviz import ArchvizError, Comparison, compare
 from archviz.cli import cli
-from archviz.explain import PAPER_TABLE1_GMACS
 from archviz.models import STANDARD
+from archviz.paper import PAPER_TABLE1_GMACS
 from archviz.render.plots import PLOTS, plot_comparison, save_plots
 
 

@@ -9,8 +9,9 @@ from torch import nn
 
 from archviz import ArchvizError, explain
 from archviz.cli import cli
-from archviz.explain import PAPER_TABLE1_GMACS, NotResNetLike
+from archviz.explain import NotResNetLike
 from archviz.models import BasicBlock, Bottleneck, ResNet, resnet
+from archviz.paper import PAPER_TABLE1_GMACS
 
 
 def _meta(factory, *args, **kwargs) -> nn.Module:
