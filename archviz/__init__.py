@@ -3,7 +3,9 @@
 model -> trace() -> records -> analysis (explain, compare, verify, bench) -> render.
 """
 
+from archviz.compare import Comparison, compare
 from archviz.errors import ArchvizError
+from archviz.explain import DepthExplanation, explain
 from archviz.models import get_model, list_models
 from archviz.records import ModuleRecord, Totals, Trace
 from archviz.trace import TraceError, trace
@@ -11,11 +13,15 @@ from archviz.verify import VerifyResult, verify
 
 __all__ = [
     "ArchvizError",
+    "Comparison",
+    "DepthExplanation",
     "ModuleRecord",
     "Totals",
     "Trace",
     "TraceError",
     "VerifyResult",
+    "compare",
+    "explain",
     "get_model",
     "list_models",
     "trace",

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from archviz.compare import FORMATS as COMPARE_FORMATS
 from archviz.errors import ArchvizError
 from archviz.render.diagram import INSTALL_HINT, LEVELS
 from archviz.verify_render import FORMATS as VERIFY_FORMATS
@@ -158,6 +159,40 @@ def verify_cmd(
         click.echo(f"not written: {out} would not load into the reference", err=True)
     if not loads or result.forward.status in ("differ", "failed"):
         ctx.exit(1)
+
+
+@cli.command("explain")
+@click.argument("model")
+@_shape_option
+@click.option("--format", "fmt", type=click.Choice(("text", "json")), default="text")
+def explain_cmd(model: str, input_size: str, fmt: str) -> None:
+    """Explain MODEL's depth: why [3, 4, 6, 3] of Bottlenecks is ResNet-50."""
+    from archviz.explain import explain
+
+    result = explain(model, parse_shape(input_size))
+    click.echo(result.to_json(indent=2) if fmt == "json" else result.text())
+
+
+@cli.command("compare")
+@click.argument("models", nargs=-1)
+@_shape_option
+@click.option("--format", "fmt", type=click.Choice(COMPARE_FORMATS), default="table")
+@click.option("--plots", type=click.Path(file_okay=False), help="Also save SVG/PNG plots here.")
+@click.option("--paper/--no-paper", default=True, help="Also trace the paper's stride placement.")
+def compare_cmd(
+    models: tuple[str, ...], input_size: str, fmt: str, plots: str | None, paper: bool
+) -> None:
+    """Compare MODELS side by side (default: resnet18, 34, 50, 101, 152)."""
+    from archviz.compare import compare
+    from archviz.models import STANDARD
+
+    result = compare(models or STANDARD, parse_shape(input_size), paper=paper)
+    click.echo(result.render(fmt))
+    if plots:
+        from archviz.render.plots import save_plots
+
+        for path in save_plots(result, plots):
+            click.echo(f"wrote {path}", err=True)
 
 
 def main() -> None:

@@ -1,0 +1,140 @@
+"""compare(): ResNet variants side by side, one trace each, reused by report and plots.
+
+Each row is read from the model's own Trace and DepthExplanation, so a user's
+configuration sits beside the standard ones on the same terms.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from torch import nn
+
+from archviz.errors import ArchvizError
+from archviz.explain import (
+    DEFAULT_INPUT,
+    DepthExplanation,
+    build,
+    check_image_size,
+    explain_trace,
+    paper_view,
+)
+from archviz.models import STANDARD
+from archviz.records import Shape, Trace
+from archviz.trace import trace
+
+FORMATS = ("table", "json", "csv", "markdown")  # the CLI's --format choices
+
+
+@dataclass(frozen=True)
+class ComparisonRow:
+    """One variant: raw integers; the renderers turn them into "4.09 G"."""
+
+    name: str
+    block: str
+    layers: tuple[int, ...]
+    depth: int
+    params: int
+    macs: int
+    flops: int
+    macs_stride_in_1x1: int | None  # the paper's stride placement; None if not switchable
+    paper_table1_gmacs: float | None  # He et al. (2015) Table 1, standard configurations only
+    activation_bytes: int  # leaf outputs of one forward pass at the given batch
+    stage_shapes: tuple[tuple[str, Shape | None], ...]  # (stage, output shape) for layer1..4
+    stage_macs: tuple[tuple[str, int], ...]  # (part, MACs) for stem, layer1..4, head
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Rows in the order asked, plus each model's Trace and explanation for reuse."""
+
+    input_size: Shape
+    rows: tuple[ComparisonRow, ...]
+    traces: tuple[Trace, ...] = field(default=(), compare=False, repr=False)
+    explanations: tuple[DepthExplanation, ...] = field(default=(), compare=False, repr=False)
+
+    def to_records(self) -> list[dict[str, Any]]:
+        """Plain dicts, raw values: name, block, layers, depth, params, macs, flops, ..."""
+        out = []
+        for row in self.rows:
+            record = asdict(row)
+            record["layers"] = list(row.layers)
+            record["stage_shapes"] = {s: list(v) if v else None for s, v in row.stage_shapes}
+            record["stage_macs"] = dict(row.stage_macs)
+            out.append(record)
+        return out
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(
+            {"input_size": list(self.input_size), "rows": self.to_records()}, indent=indent
+        )
+
+    def to_dataframe(self):
+        """One row per variant, raw integers; stage shapes and MACs as their own columns."""
+        from archviz.render.compare import comparison_dataframe
+
+        return comparison_dataframe(self)
+
+    def to_markdown(self) -> str:
+        from archviz.render.compare import comparison_table
+
+        return comparison_table(self, "github")
+
+    def render(self, fmt: str) -> str:
+        """One of FORMATS as text, for the CLI."""
+        from archviz.render.compare import comparison_table
+
+        if fmt == "json":
+            return self.to_json()
+        if fmt == "csv":
+            return self.to_dataframe().to_csv(index=False)
+        if fmt == "markdown":
+            return self.to_markdown()
+        if fmt == "table":
+            return comparison_table(self, "simple")
+        raise ArchvizError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+
+
+def compare(
+    models: Sequence[str | nn.Module] = STANDARD,
+    input_size: Sequence[int] = DEFAULT_INPUT,
+    *,
+    paper: bool = True,
+) -> Comparison:
+    """Trace each model once on the meta device (plus the other stride placement if
+    `paper`), and explain its depth from that trace."""
+    if not models:
+        raise ArchvizError("compare needs at least one model, e.g. resnet18 resnet50")
+    size = check_image_size(input_size)
+    traces, explanations, rows = [], [], []
+    for spec in models:
+        model = build(spec)
+        name = spec if isinstance(spec, str) else type(spec).__name__
+        result = trace(model, size, name=name)
+        explanation = explain_trace(result)
+        if paper:
+            explanation = replace(explanation, paper=paper_view(model, result))
+        traces.append(result)
+        explanations.append(explanation)
+        rows.append(_row(result, explanation))
+    return Comparison(size, tuple(rows), tuple(traces), tuple(explanations))
+
+
+def _row(result: Trace, e: DepthExplanation) -> ComparisonRow:
+    return ComparisonRow(
+        name=result.model,
+        block=e.block,
+        layers=e.layers,
+        depth=e.depth,
+        params=result.totals.params,
+        macs=result.totals.macs,
+        flops=result.totals.flops,
+        macs_stride_in_1x1=e.paper.stride_in_1x1_macs if e.paper else None,
+        paper_table1_gmacs=e.paper.table1_gmacs if e.paper else None,
+        activation_bytes=result.totals.activation_bytes,
+        stage_shapes=tuple((r.stage, r.output_shape) for r in e.stages[1:-1]),
+        stage_macs=tuple((r.stage, r.macs) for r in e.stages),
+    )

@@ -1,0 +1,70 @@
+"""A Comparison as a DataFrame (raw values) and as a human table (text or Markdown)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pandas as pd
+from tabulate import tabulate
+
+from archviz.render.units import chw, nbytes, si
+
+if TYPE_CHECKING:
+    from archviz.compare import Comparison
+
+
+def comparison_dataframe(comparison: Comparison) -> pd.DataFrame:
+    """Raw integers; shapes as '256x56x56' strings; one column per stage."""
+    rows = []
+    for row in comparison.rows:
+        record = {
+            "name": row.name,
+            "block": row.block,
+            "layers": "[" + ", ".join(map(str, row.layers)) + "]",
+            "depth": row.depth,
+            "params": row.params,
+            "macs": row.macs,
+            "flops": row.flops,
+            "macs_stride_in_1x1": row.macs_stride_in_1x1,
+            "paper_table1_gmacs": row.paper_table1_gmacs,
+            "activation_bytes": row.activation_bytes,
+        }
+        record.update({f"{stage}_output": chw(s) for stage, s in row.stage_shapes})
+        record.update({f"{part}_macs": macs for part, macs in row.stage_macs})
+        rows.append(record)
+    return pd.DataFrame(rows)
+
+
+def comparison_table(comparison: Comparison, tablefmt: str) -> str:
+    """The readable view: humanised units, stage output shapes, the paper's figures."""
+    n = comparison.input_size[0]
+    headers = [
+        "Model",
+        "Block",
+        "Layers",
+        "Depth",
+        "Params",
+        "MACs",
+        "FLOPs",
+        "MACs (paper stride)",
+        "Table 1",
+        *(stage for stage, _ in comparison.rows[0].stage_shapes),
+        f"Activations (batch {n})",
+    ]
+    body = [
+        [
+            row.name,
+            row.block,
+            "[" + ", ".join(map(str, row.layers)) + "]",
+            str(row.depth),
+            si(row.params),
+            si(row.macs),
+            si(row.flops),
+            si(row.macs_stride_in_1x1) if row.macs_stride_in_1x1 is not None else "-",
+            f"{row.paper_table1_gmacs} G" if row.paper_table1_gmacs else "-",
+            *(chw(s) for _, s in row.stage_shapes),
+            nbytes(row.activation_bytes),
+        ]
+        for row in comparison.rows
+    ]
+    return tabulate(body, headers=headers, tablefmt=tablefmt, disable_numparse=True)
