@@ -331,8 +331,10 @@ def _move(value: Any, device: torch.device) -> Any:
 
 def _substitutes(model: nn.Module, device: torch.device, dtype) -> dict[str, Any] | None:
     """Stand-in parameters and buffers on `device` in `dtype`; None if the model's own fit."""
-    tensors: dict[str, torch.Tensor] = dict(model.named_parameters(remove_duplicate=False))
-    tensors.update(model.named_buffers(remove_duplicate=False))
+    # One entry per tensor: functional_call(tie_weights=True) gives a tied tensor's other
+    # names the same stand-in, and refuses two different values for tied names.
+    tensors: dict[str, torch.Tensor] = dict(model.named_parameters())
+    tensors.update(model.named_buffers())
 
     def fits(t: torch.Tensor) -> bool:
         return t.device == device and (not t.is_floating_point() or t.dtype == dtype)
