@@ -8,7 +8,8 @@ in a `finally`, whatever the forward pass does.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,7 +56,7 @@ def trace(
             handles.append(module.register_forward_hook(recorder.post, with_kwargs=True))
         model.eval()
         # inference_mode makes flop counting silently see nothing; no_grad does not.
-        with torch.inference_mode(False), torch.no_grad(), recorder.counter:
+        with torch.inference_mode(False), torch.no_grad(), _no_fused_attention(), recorder.counter:
             if substitutes is None:
                 output = model(*args, **kwargs)
             else:
@@ -75,6 +76,22 @@ def trace(
         output=shape_tree(output),
         totals=_totals(model, params, recorder, args, kwargs),
     )
+
+
+@contextmanager
+def _no_fused_attention() -> Iterator[None]:
+    """Keep nn.MultiheadAttention and nn.TransformerEncoderLayer off their fused fast path.
+
+    In eval mode under no_grad on cpu/cuda they call `_native_multi_head_attention`, one op
+    with no FLOP formula, so attention would count 0 there (and not on meta, where the fast
+    path is never taken). The regular path runs the same maths as ops with formulas.
+    """
+    enabled = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)
+    try:
+        yield
+    finally:
+        torch.backends.mha.set_fastpath_enabled(enabled)
 
 
 def shape_tree(value: Any) -> ShapeTree:
