@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -222,9 +222,32 @@ class _Recorder:
         )
 
     def finish(self, *, model, device, dtype, inputs, output, totals) -> Trace:
-        records = tuple(r for r in self.records if r is not None)
+        records = _fold_uncalled(
+            [r for r in self.records if r is not None], self.params, self.calls
+        )
         uncounted = tuple(sorted(self.counter.uncounted.items()))
         return Trace(model, inputs, output, device, dtype, records, totals, uncounted, self.arch)
+
+
+def _fold_uncalled(
+    records: list[ModuleRecord], params: dict[str, tuple[int, int, int, int]], calls: dict
+) -> tuple[ModuleRecord, ...]:
+    """Give the parameters of modules that never ran to their nearest ancestor that did.
+
+    nn.MultiheadAttention reads `out_proj.weight` without calling `out_proj`; without this,
+    vit_b_16's records would hold 7.1M fewer parameters than its total.
+    """
+    extra: dict[str, int] = {}
+    for name, (own, *_) in params.items():
+        if own and name not in calls:
+            owner = name
+            while owner and owner not in calls:
+                owner = owner.rpartition(".")[0]
+            extra[owner] = extra.get(owner, 0) + own
+    return tuple(
+        replace(r, params=r.params + extra[r.name]) if r.call == 0 and r.name in extra else r
+        for r in records
+    )
 
 
 def _locate(arch: Architecture | None, name: str) -> tuple[str | None, int | None]:
