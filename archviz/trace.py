@@ -8,8 +8,9 @@ in a `finally`, whatever the forward pass does.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -55,7 +56,7 @@ def trace(
             handles.append(module.register_forward_hook(recorder.post, with_kwargs=True))
         model.eval()
         # inference_mode makes flop counting silently see nothing; no_grad does not.
-        with torch.inference_mode(False), torch.no_grad(), recorder.counter:
+        with torch.inference_mode(False), torch.no_grad(), _no_fused_attention(), recorder.counter:
             if substitutes is None:
                 output = model(*args, **kwargs)
             else:
@@ -75,6 +76,22 @@ def trace(
         output=shape_tree(output),
         totals=_totals(model, params, recorder, args, kwargs),
     )
+
+
+@contextmanager
+def _no_fused_attention() -> Iterator[None]:
+    """Keep nn.MultiheadAttention and nn.TransformerEncoderLayer off their fused fast path.
+
+    In eval mode under no_grad on cpu/cuda they call `_native_multi_head_attention`, one op
+    with no FLOP formula, so attention would count 0 there (and not on meta, where the fast
+    path is never taken). The regular path runs the same maths as ops with formulas.
+    """
+    enabled = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)
+    try:
+        yield
+    finally:
+        torch.backends.mha.set_fastpath_enabled(enabled)
 
 
 def shape_tree(value: Any) -> ShapeTree:
@@ -205,9 +222,32 @@ class _Recorder:
         )
 
     def finish(self, *, model, device, dtype, inputs, output, totals) -> Trace:
-        records = tuple(r for r in self.records if r is not None)
+        records = _fold_uncalled(
+            [r for r in self.records if r is not None], self.params, self.calls
+        )
         uncounted = tuple(sorted(self.counter.uncounted.items()))
         return Trace(model, inputs, output, device, dtype, records, totals, uncounted, self.arch)
+
+
+def _fold_uncalled(
+    records: list[ModuleRecord], params: dict[str, tuple[int, int, int, int]], calls: dict
+) -> tuple[ModuleRecord, ...]:
+    """Give the parameters of modules that never ran to their nearest ancestor that did.
+
+    nn.MultiheadAttention reads `out_proj.weight` without calling `out_proj`; without this,
+    vit_b_16's records would hold 7.1M fewer parameters than its total.
+    """
+    extra: dict[str, int] = {}
+    for name, (own, *_) in params.items():
+        if own and name not in calls:
+            owner = name
+            while owner and owner not in calls:
+                owner = owner.rpartition(".")[0]
+            extra[owner] = extra.get(owner, 0) + own
+    return tuple(
+        replace(r, params=r.params + extra[r.name]) if r.call == 0 and r.name in extra else r
+        for r in records
+    )
 
 
 def _locate(arch: Architecture | None, name: str) -> tuple[str | None, int | None]:
@@ -331,8 +371,10 @@ def _move(value: Any, device: torch.device) -> Any:
 
 def _substitutes(model: nn.Module, device: torch.device, dtype) -> dict[str, Any] | None:
     """Stand-in parameters and buffers on `device` in `dtype`; None if the model's own fit."""
-    tensors: dict[str, torch.Tensor] = dict(model.named_parameters(remove_duplicate=False))
-    tensors.update(model.named_buffers(remove_duplicate=False))
+    # One entry per tensor: functional_call(tie_weights=True) gives a tied tensor's other
+    # names the same stand-in, and refuses two different values for tied names.
+    tensors: dict[str, torch.Tensor] = dict(model.named_parameters())
+    tensors.update(model.named_buffers())
 
     def fits(t: torch.Tensor) -> bool:
         return t.device == device and (not t.is_floating_point() or t.dtype == dtype)
