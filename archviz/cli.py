@@ -195,6 +195,23 @@ def compare_cmd(
             click.echo(f"wrote {path}", err=True)
 
 
+@cli.command("report")
+@click.argument("models", nargs=-1)
+@_shape_option
+@click.option("--out", default="reports", show_default=True, type=click.Path(file_okay=False))
+@click.option("--format", "formats", default="html,md", show_default=True, help="html,md")
+def report_cmd(models: tuple[str, ...], input_size: str, out: str, formats: str) -> None:
+    """Write the comparison report (default: ResNet-18/34/50/101/152) into OUT."""
+    from archviz.compare import compare
+    from archviz.models import STANDARD
+    from archviz.render.report import write_report
+
+    comparison = compare(list(models or STANDARD), parse_shape(input_size))
+    chosen = [f.strip() for f in formats.split(",") if f.strip()]
+    for page in write_report(comparison, out, chosen):
+        click.echo(f"wrote {page}")
+
+
 def main() -> None:
     """Console-script entry point."""
     cli.main(prog_name="archviz")

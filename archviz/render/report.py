@@ -12,22 +12,39 @@ import re
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-import torch
 from markupsafe import Markup
+from tabulate import tabulate
 
 import archviz
+from archviz.errors import ArchvizError
 from archviz.flops import CONVENTIONS
 from archviz.records import Trace
-from archviz.render.atomic import staging, write_text
+from archviz.render.atomic import staging, write_bytes, write_text
+from archviz.render.compare import comparison_table
+from archviz.render.explain import STAGE_COLUMNS, stage_table
 from archviz.render.templates import environment
-from archviz.render.units import chw, nbytes, shape, si
+from archviz.render.units import shape, si
+
+if TYPE_CHECKING:
+    from archviz.compare import Comparison
+    from archviz.explain import DepthExplanation
 
 FORMATS = ("html", "md")
 HTML_NAME, MD_NAME = "report.html", "README.md"  # README.md: GitHub shows it for the folder
-LEVELS = ("stage", "block")
+DIAGRAM_LEVELS = ("stage", "block")
+# How tests and docs start Debian's Chromium headless on a machine with no network.
+CHROMIUM_ARGS = (
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+)
+PLOT_TITLES = {"params_macs": "Parameters and MACs", "stage_macs": "MACs per stage"}
 
 
 def anchor(name: str) -> str:
@@ -35,7 +52,191 @@ def anchor(name: str) -> str:
     return re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-") or "model"
 
 
-def environment_rows(device: str) -> list[tuple[str, str]]:
+def write_report(
+    comparison: Comparison,
+    out: str | Path,
+    formats: Sequence[str] = FORMATS,
+    bench: Any = None,
+) -> list[Path]:
+    """Render the report, its diagrams and plots into `out`, atomically; returns the pages."""
+    formats = tuple(formats)
+    if not formats or set(formats) - set(FORMATS):
+        raise ArchvizError(f"unknown report format in {formats}; choose from {FORMATS}")
+    from archviz.render.plots import plot_comparison
+
+    out = Path(out)
+    svgs = _diagram_svgs(comparison)
+    plots = plot_comparison(comparison)
+    context = build_context(comparison, svgs, plots, bench)
+    env = environment()
+    pages = {"html": HTML_NAME, "md": MD_NAME}
+    with staging(out) as scratch:
+        for (name, level), svg in sorted(svgs.items()):
+            write_text(scratch / "diagrams" / f"{anchor(name)}-{level}.svg", svg)
+        for key, svg in plots.items():
+            write_text(scratch / "plots" / f"{key}.svg", svg)
+        if bench is not None:
+            from archviz.render.bench_chart import bench_chart
+
+            write_text(scratch / "plots" / "bench.svg", bench_chart(bench))
+        for fmt in formats:
+            text = env.get_template(f"report.{fmt}.j2").render(**context, fmt=fmt)
+            write_bytes(scratch / pages[fmt], text.encode("utf-8"))
+    return [out / pages[fmt] for fmt in formats]
+
+
+def build_context(
+    comparison: Comparison,
+    svgs: dict[tuple[str, str], str],
+    plots: dict[str, str],
+    bench: Any = None,
+) -> dict[str, Any]:
+    """Everything the templates show, as display-ready values (templates do no arithmetic)."""
+    input_shape = "x".join(map(str, comparison.input_size))
+    names = [row.name for row in comparison.rows]
+    return {
+        "title": "The ResNet family, side by side" if len(names) > 1 else f"{names[0]}",
+        "subtitle": f"{', '.join(names)} at input {input_shape}: figures traced from the "
+        f"models themselves by archviz {archviz.__version__}.",
+        "version": archviz.__version__,
+        "input_shape": input_shape,
+        "comparison_html": Markup(comparison_table(comparison, "html")),
+        "comparison_md": comparison_table(comparison, "github"),
+        "comparison_note": "Depth counts weighted layers on the main path (see below). "
+        "MACs are multiply-adds of convolutions and linear layers; FLOPs = 2 x MACs. "
+        "'MACs (paper stride)' traces the same model with the stride-2 in the first 1x1 "
+        "conv, as in the paper; 'Table 1' is the paper's printed figure.",
+        "plots": [
+            {"title": PLOT_TITLES.get(k, k), "svg": _inline(svg), "path": f"plots/{k}.svg"}
+            for k, svg in plots.items()
+        ],
+        "depth_intro": "A ResNet's name counts its weighted layers on the main path: the stem "
+        "convolution, every convolution inside the residual blocks, and the classifier. "
+        "The layers list counts blocks per stage, so the depth is stem + convs per block "
+        "x blocks + classifier, derived here from each traced model.",
+        "models": [
+            _model_context(trace, explanation, svgs)
+            for trace, explanation in zip(comparison.traces, comparison.explanations, strict=True)
+        ],
+        "not_counted": _not_counted(comparison),
+        "paper": _paper_context(comparison),
+        "conventions": _conventions(),
+        "bench": _bench_context(bench) if bench is not None else None,
+        "environment": environment_rows(),
+    }
+
+
+def _model_context(
+    trace: Trace, explanation: DepthExplanation, svgs: dict[tuple[str, str], str]
+) -> dict[str, Any]:
+    name = trace.model
+    stages = stage_table(explanation)
+    layers = layer_table(trace)
+    t = trace.totals
+    return {
+        "name": name,
+        "anchor": anchor(name),
+        "formula": explanation.formula,
+        "sentence": explanation.blocks_answer,
+        "headline": f"{explanation.block} blocks {list(explanation.layers)}, depth "
+        f"{explanation.depth}: {t.params:,} parameters, {si(t.macs)}MACs, "
+        f"{si(t.elementwise_flops)} elementwise FLOPs at input {shape(trace.input_shapes)}.",
+        "stage_table_html": Markup(_tabulate(stages, STAGE_COLUMNS, "html")),
+        "stage_table_md": _tabulate(stages, STAGE_COLUMNS, "github"),
+        "stage_svg": _inline(svgs[(name, "stage")]),
+        "block_svg": _inline(svgs[(name, "block")]),
+        "stage_diagram": f"diagrams/{anchor(name)}-stage.svg",
+        "block_diagram": f"diagrams/{anchor(name)}-block.svg",
+        "layer_count": len(layers),
+        "layer_table_html": Markup(layers.to_html(index=False, escape=True, border=0)),
+        "layer_table_md": layers.to_markdown(index=False),
+    }
+
+
+def layer_table(trace: Trace) -> pd.DataFrame:
+    """Every module call below the model itself, indented by depth."""
+    rows = [
+        {
+            "Module": ("· " * (r.depth - 1)) + r.name,
+            "Type": r.type,
+            "Output": shape(r.output_shapes),
+            "Params": f"{r.params:,}" if r.params else "",
+            "MACs": si(r.macs_total) if r.macs_total else "",
+            "Elementwise": si(r.elementwise_flops_total) if r.elementwise_flops_total else "",
+        }
+        for r in trace.records
+        if r.depth > 0
+    ]
+    return pd.DataFrame(rows)
+
+
+def _paper_context(comparison: Comparison) -> dict[str, Any]:
+    rows, sentence = [], "Only Bottleneck models differ between the two stride placements."
+    for row, explanation in zip(comparison.rows, comparison.explanations, strict=True):
+        paper = explanation.paper
+        if paper is None:
+            continue
+        if paper.changed:
+            sentence = paper.sentence
+        table1 = paper.table1_gmacs
+        diff = f"{100 * (paper.stride_in_1x1_macs / (table1 * 1e9) - 1):+.1f}%" if table1 else "-"
+        rows.append(
+            (
+                row.name,
+                f"{table1} G" if table1 else "-",
+                si(paper.stride_in_1x1_macs),
+                diff,
+                si(paper.stride_in_3x3_macs),
+            )
+        )
+    headers = ("Model", "Paper, Table 1", "Traced, paper stride", "Difference", "Traced, v1.5")
+    return {
+        "sentence": sentence,
+        "table_html": Markup(_tabulate(rows, headers, "html")),
+        "table_md": _tabulate(rows, headers, "github"),
+    }
+
+
+def _not_counted(comparison: Comparison) -> str:
+    reasons: dict[str, str] = {}
+    for explanation in comparison.explanations:
+        for kind, _calls, why in explanation.not_counted:
+            reasons.setdefault(kind, why)
+    listed = "; ".join(f"{kind}: {why}" for kind, why in sorted(reasons.items()))
+    return (
+        f"Not counted as layers: {listed}. Projection shortcuts (the 1x1 downsample convs) "
+        "sit beside the main path and are not counted either, as in the paper."
+    )
+
+
+def _conventions() -> list[str]:
+    return [
+        "MACs and FLOPs of convolutions, matrix multiplies and attention come from PyTorch's "
+        "own formulas (torch.utils.flop_counter); one MAC is one multiply-add, FLOPs = 2 x MACs.",
+        *(f"Elementwise work, {op}: {rule}; reported apart, never in the totals."
+          for op, rule in CONVENTIONS.items()),
+        "Data movement (reshape, cat, copy) is free; any other op without a formula is listed "
+        "in the trace, never silently counted as free.",
+        "Parameters are unique tensors: a tied weight counts once.",
+    ]  # fmt: skip
+
+
+def _bench_context(bench: Any) -> dict[str, Any]:
+    from archviz.render.bench_chart import bench_chart
+
+    frame = bench.to_dataframe()
+    return {
+        "machine": bench.machine_summary(),
+        "table_html": Markup(frame.to_html(index=False, escape=True, border=0)),
+        "table_md": frame.to_markdown(index=False),
+        "chart_svg": _inline(bench_chart(bench)),
+        "chart_path": "plots/bench.svg",
+        "notes": bench.notes(),
+    }
+
+
+def environment_rows() -> list[tuple[str, str]]:
+    import torch
     import torchvision
 
     return [
@@ -44,117 +245,27 @@ def environment_rows(device: str) -> list[tuple[str, str]]:
         ("torchvision", torchvision.__version__),
         ("Python", platform.python_version()),
         ("Platform", f"{platform.system()} {platform.machine()}"),
-        ("Traced on", f"{device} (shapes, params and MACs are identical on every device)"),
+        ("Traced on", "meta device (shapes, params and MACs are identical on every device)"),
     ]
 
 
-def stage_table(trace: Trace) -> pd.DataFrame:
-    """Stem, stages and head of one model: where parameters and work sit."""
-    total = trace.totals.macs or 1
-    rows = [
-        {
-            "Part": s.name,
-            "Blocks": s.blocks or "",
-            "Output (CxHxW)": chw(s.output_shape),
-            "Params": f"{s.params:,}",
-            "MACs": si(s.macs),
-            "Share of MACs": f"{100 * s.macs / total:.1f}%",
-        }
-        for s in trace.stages()
-    ]
-    return pd.DataFrame(rows)
-
-
-def layer_table(trace: Trace) -> pd.DataFrame:
-    """Every module call below the model itself, indented by depth."""
-    rows = [
-        {
-            "Module": ("  " * (r.depth - 1)) + (r.name or "(model)"),
-            "Type": r.type,
-            "Input": shape(r.input_shapes),
-            "Output": shape(r.output_shapes),
-            "Params": f"{r.params:,}" if r.params else "",
-            "MACs (self)": si(r.macs) if r.macs else "",
-            "MACs (total)": si(r.macs_total) if r.macs_total else "",
-            "Elementwise": si(r.elementwise_flops) if r.elementwise_flops else "",
-        }
-        for r in trace.records
-        if r.depth > 0
-    ]
-    return pd.DataFrame(rows)
-
-
-def html_table(frame: pd.DataFrame) -> Markup:
-    """pandas escapes cell text itself (escape=True); the markup is then safe to embed."""
-    return Markup(frame.to_html(index=False, escape=True, border=0))
-
-
-def md_table(frame: pd.DataFrame) -> str:
-    return frame.to_markdown(index=False)
-
-
-def render_diagrams(traces: dict[str, Trace], fmt_svg: bool) -> dict[tuple[str, str], Any]:
-    """Every model's diagrams at each level; SVGs are rendered by `dot` in parallel."""
+def _diagram_svgs(comparison: Comparison) -> dict[tuple[str, str], str]:
+    """Each model's stage and block diagrams; `dot` runs in parallel processes."""
     from archviz.render.diagram import diagram
 
-    diagrams = {(n, lvl): diagram(t, level=lvl) for n, t in traces.items() for lvl in LEVELS}
-    if not fmt_svg:
-        return diagrams
+    jobs = {
+        (t.model, lvl): diagram(t, level=lvl) for t in comparison.traces for lvl in DIAGRAM_LEVELS
+    }
     with ThreadPoolExecutor(max_workers=4) as pool:
-        svgs = dict(zip(diagrams, pool.map(lambda d: d.svg(), diagrams.values()), strict=True))
-    return svgs
+        return dict(zip(jobs, pool.map(lambda d: d.svg(), jobs.values()), strict=True))
 
 
-def write_report(
-    context: dict[str, Any],
-    traces: dict[str, Trace],
-    out: Path,
-    formats: Sequence[str] = FORMATS,
-    assets: dict[str, str] | None = None,
-) -> list[Path]:
-    """Render the templates and the diagram/plot files into `out`, atomically."""
-    unknown = set(formats) - set(FORMATS)
-    if unknown or not formats:
-        raise archviz.ArchvizError(f"unknown report format(s) {sorted(unknown)}; use {FORMATS}")
-    env = environment()
-    written = []
-    with staging(out) as scratch:
-        diagrams = render_diagrams(traces, fmt_svg=True)
-        for (name, level), svg in diagrams.items():
-            context_model = next(m for m in context["models"] if m["name"] == name)
-            context_model[f"{level}_svg"] = Markup(_strip_xml_prolog(svg))
-            context_model[f"{level}_diagram"] = f"diagrams/{anchor(name)}-{level}.svg"
-            write_text(scratch / "diagrams" / f"{anchor(name)}-{level}.svg", svg)
-        for rel, text in (assets or {}).items():
-            write_text(scratch / rel, text)
-        if "html" in formats:
-            html = env.get_template("report.html.j2").render(**context)
-            written.append(write_text(scratch / HTML_NAME, html))
-        if "md" in formats:
-            md = env.get_template("report.md.j2").render(**context)
-            written.append(write_text(scratch / MD_NAME, md))
-    return [out / p.name for p in written]
+def _tabulate(rows: Sequence[Sequence[str]], headers: Sequence[str], fmt: str) -> str:
+    return tabulate(rows, headers=headers, tablefmt=fmt, disable_numparse=True)
 
 
-def _strip_xml_prolog(svg: str) -> str:
-    """Inline SVG must not carry `<?xml ...?>` or a DOCTYPE."""
+def _inline(svg: str) -> Markup:
+    """Inline SVG must not carry `<?xml ...?>` or a DOCTYPE. Graphviz and matplotlib
+    escape the text they draw, so the markup itself is safe."""
     start = svg.find("<svg")
-    return svg[start:] if start >= 0 else svg
-
-
-def conventions() -> list[str]:
-    return [
-        "MACs and FLOPs of convolutions, matrix multiplies and attention come from "
-        "PyTorch's own formulas (torch.utils.flop_counter); one MAC is one multiply-add "
-        "and FLOPs = 2 x MACs.",
-        *(
-            f"Elementwise, {op}: {rule} (own column, not in the totals)."
-            for op, rule in CONVENTIONS.items()
-        ),
-        "Data movement (reshape, cat, copy) is free; any other op without a formula is "
-        "listed in the trace, never silently counted as free.",
-        "Parameters are unique tensors: a tied weight counts once.",
-    ]
-
-
-__all__ = ["FORMATS", "layer_table", "nbytes", "stage_table", "write_report"]
+    return Markup(svg[start:] if start >= 0 else svg)
