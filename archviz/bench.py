@@ -10,17 +10,23 @@ from __future__ import annotations
 
 import copy
 import itertools
-import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
+from typing import NamedTuple
 
-import psutil
 import torch
 from torch import nn
 from torch.utils import benchmark
+from torch.utils.benchmark.utils.common import Measurement
 
-from archviz.bench_env import DEVICES, check_devices, dtype_note, machine_info, split_names
+from archviz.bench_env import (
+    DEVICES,
+    check_devices,
+    dtype_note,
+    machine_info,
+    peak_memory,
+    split_names,
+)
 from archviz.bench_records import BenchResult, BenchRow, MachineInfo, StageTiming
 from archviz.errors import ArchvizError
 from archviz.models.describe import layout
@@ -36,6 +42,7 @@ DTYPES: dict[str, torch.dtype] = {
 }
 DEFAULT_MIN_RUN_TIME = 0.5  # seconds of timed calls per measurement
 NOT_AVAILABLE = "not available"
+MIN_BLOCKS = 5  # fewest timed blocks behind a median and IQR
 
 Progress = Callable[[int, int, str], None]  # (done, total, what was just measured)
 
@@ -126,7 +133,7 @@ def _measure_row(
     row: BenchRow, model: nn.Module, x: torch.Tensor, flops: int, plan: _Plan
 ) -> BenchRow:
     with torch.inference_mode():
-        peak = _peak_memory(model, x)  # doubles as the first, warm-up forward
+        peak = peak_memory(model, x)  # doubles as the first, warm-up forward
         m = _time(model, x, plan.threads, plan.min_run_time)
         parts, parts_note = (
             _time_stages(model, x, plan.threads, plan.min_run_time)
@@ -136,23 +143,39 @@ def _measure_row(
     return replace(
         row,
         note=dtype_note(row.device, row.dtype),
-        median_s=m.median,
-        iqr_s=m.iqr,
-        runs=len(m.times) * m.number_per_run,
-        blocks=len(m.times),
-        throughput=row.batch / m.median,
+        median_s=m.median_s,
+        iqr_s=m.iqr_s,
+        runs=m.runs,
+        blocks=m.blocks,
+        throughput=row.batch / m.median_s,
         flops=flops,
-        gflops_per_s=flops / m.median / 1e9,
+        gflops_per_s=flops / m.median_s / 1e9,
         peak_memory_bytes=peak,
         stages=parts,
         stages_note=parts_note,
     )
 
 
-def _time(fn: nn.Module, x: torch.Tensor, threads: int, min_run_time: float):
-    """Median/IQR of `fn(x)` over blocks; num_threads given, since Timer's default is 1."""
+class _Timing(NamedTuple):
+    median_s: float
+    iqr_s: float
+    runs: int
+    blocks: int
+
+
+def _time(fn: nn.Module, x: torch.Tensor, threads: int, min_run_time: float) -> _Timing:
+    """Median/IQR of `fn(x)` over blocks; num_threads given, since Timer's default is 1.
+
+    A forward slower than `min_run_time` would leave one block and a meaningless IQR,
+    so such runs get extra blocks up to MIN_BLOCKS.
+    """
     timer = benchmark.Timer(stmt="fn(x)", globals={"fn": fn, "x": x}, num_threads=threads)
-    return timer.blocked_autorange(min_run_time=min_run_time)
+    parts = [timer.blocked_autorange(min_run_time=min_run_time)]
+    while sum(len(p.times) for p in parts) < MIN_BLOCKS:
+        parts.append(timer.timeit(parts[0].number_per_run))
+    runs = sum(len(p.times) * p.number_per_run for p in parts)
+    (merged,) = Measurement.merge(parts)
+    return _Timing(merged.median, merged.iqr, runs, len(merged.times))
 
 
 def _time_stages(
@@ -165,8 +188,7 @@ def _time_stages(
     timings = []
     for part, module in parts:
         m = _time(module, x, threads, min_run_time)
-        runs = len(m.times) * m.number_per_run
-        timings.append(StageTiming(part, tuple(x.shape), m.median, m.iqr, runs))
+        timings.append(StageTiming(part, tuple(x.shape), m.median_s, m.iqr_s, m.runs))
         x = module(x)
     return tuple(timings), ""
 
@@ -192,39 +214,6 @@ def _forward_flops(model: nn.Module, input_size: tuple[int, ...]) -> int:
     with FlopCounterMode(display=False) as counter, torch.no_grad():
         meta(torch.empty(input_size, device="meta"))
     return int(counter.get_total_flops())
-
-
-def _peak_memory(model: nn.Module, x: torch.Tensor) -> int:
-    """Bytes the forward needs above what is already held (weights, input)."""
-    if x.device.type == "cuda":
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-        base = torch.cuda.memory_allocated()
-        model(x)
-        torch.cuda.synchronize()
-        return torch.cuda.max_memory_allocated() - base
-    process = psutil.Process()
-    peak_tracked = _reset_peak_rss()
-    base = process.memory_info().rss
-    model(x)
-    peak = _peak_rss() if peak_tracked else process.memory_info().rss
-    return max(0, peak - base)
-
-
-def _reset_peak_rss() -> bool:
-    """Linux lets a process reset its resident-set high-water mark (VmHWM); elsewhere
-    we fall back to the RSS after the forward, which undercounts freed temporaries."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        return False
-    return True
-
-
-def _peak_rss() -> int:
-    status = Path("/proc/self/status").read_text()
-    match = re.search(r"VmHWM:\s*(\d+)\s*kB", status)
-    return int(match.group(1)) * 1024 if match else psutil.Process().memory_info().rss
 
 
 def _prepare(base: nn.Module, device: str, dtype: str, channels_last: bool) -> nn.Module:

@@ -1,4 +1,4 @@
-"""What this machine can run and what it is: device availability, dtype caveats, MachineInfo.
+"""What this machine can run and what it is: devices, dtype caveats, memory, MachineInfo.
 
 Benchmarks mean little without the machine they ran on, and a missing GPU should be a
 labelled row with a reason rather than a traceback.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import platform
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import psutil
@@ -68,6 +68,39 @@ def dtype_note(device: str, dtype: str) -> str:
 
 def cpu_bf16_native() -> bool:
     return _mkldnn_flag("_is_mkldnn_bf16_supported")
+
+
+def peak_memory(model: Callable[[torch.Tensor], object], x: torch.Tensor) -> int:
+    """Bytes the forward needs above what is already held (weights, input)."""
+    if x.device.type == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+        model(x)
+        torch.cuda.synchronize()
+        return torch.cuda.max_memory_allocated() - base
+    process = psutil.Process()
+    peak_tracked = _reset_peak_rss()
+    base = process.memory_info().rss
+    model(x)
+    peak = _peak_rss() if peak_tracked else process.memory_info().rss
+    return max(0, peak - base)
+
+
+def _reset_peak_rss() -> bool:
+    """Linux lets a process reset its resident-set high-water mark (VmHWM); elsewhere
+    we fall back to the RSS after the forward, which undercounts freed temporaries."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+def _peak_rss() -> int:
+    status = Path("/proc/self/status").read_text()
+    match = re.search(r"VmHWM:\s*(\d+)\s*kB", status)
+    return int(match.group(1)) * 1024 if match else psutil.Process().memory_info().rss
 
 
 def machine_info() -> MachineInfo:

@@ -155,3 +155,26 @@ def test_machine_is_recorded(result: BenchResult) -> None:
     assert machine.cpu_cores >= 1 and machine.torch_threads >= 1
     assert machine.torch_version == torch.__version__ and machine.cpu_model
     assert not math.isnan(result.min_run_time)
+
+
+def test_formats_render_every_row(result: BenchResult) -> None:
+    from archviz.render.bench_table import FORMATS, format_bench
+
+    assert FORMATS == ("table", "json", "csv", "markdown")
+    assert BenchResult.from_json(format_bench(result, "json")) == result
+    assert format_bench(result, "csv").count("\n") == 1 + len(result.rows)
+    markdown = format_bench(result, "markdown")
+    assert (
+        "| model" in markdown
+        and "sum of stages" in markdown
+        and "not available" in (markdown if any(not r.ok for r in result.rows) else "not available")
+    )
+
+
+def test_chart_is_deterministic_svg(result: BenchResult) -> None:
+    from archviz.render.bench_chart import bench_chart
+
+    svg = bench_chart(result)
+    assert svg.lstrip().startswith("<?xml") and "</svg>" in svg
+    assert "Where the time goes" in svg and "layer3" in svg
+    assert svg == bench_chart(result)

@@ -1,0 +1,1 @@
+"""Renderers: records in, text/SVG out; nothing here runs a model."""
