@@ -82,6 +82,8 @@ def bench(
     live = sum(reason is None for _, reason in plan.targets)
     total, done = len(specs) * live * len(plan.dtypes) * len(plan.batches), 0
     rows: list[BenchRow] = []
+    if progress is not None:
+        progress(0, total, "")
     for spec in specs:
         for row in _bench_model(spec, plan):
             rows.append(row)

@@ -9,10 +9,12 @@ import math
 
 import pytest
 import torch
+from click.testing import CliRunner
 from torch import nn
 
 from archviz import ArchvizError, BenchResult, bench
 from archviz.bench_records import BenchRow
+from archviz.cli import cli
 from archviz.models import BasicBlock, ResNet
 
 FAST = {"image_size": 32, "min_run_time": 0.01, "threads": 1}
@@ -164,11 +166,8 @@ def test_formats_render_every_row(result: BenchResult) -> None:
     assert BenchResult.from_json(format_bench(result, "json")) == result
     assert format_bench(result, "csv").count("\n") == 1 + len(result.rows)
     markdown = format_bench(result, "markdown")
-    assert (
-        "| model" in markdown
-        and "sum of stages" in markdown
-        and "not available" in (markdown if any(not r.ok for r in result.rows) else "not available")
-    )
+    assert "| model" in markdown and "sum of stages" in markdown
+    assert markdown.count("not available") == sum(not r.ok for r in result.rows)
 
 
 def test_chart_is_deterministic_svg(result: BenchResult) -> None:
@@ -178,3 +177,51 @@ def test_chart_is_deterministic_svg(result: BenchResult) -> None:
     assert svg.lstrip().startswith("<?xml") and "</svg>" in svg
     assert "Where the time goes" in svg and "layer3" in svg
     assert svg == bench_chart(result)
+
+
+def test_progress_callback_counts_up_to_the_total() -> None:
+    calls: list[tuple[int, int]] = []
+    tiny = ResNet(BasicBlock, [1, 1, 1, 1], num_classes=10)
+    bench(
+        tiny,
+        devices="cpu",
+        batch_sizes=(1, 2),
+        stages=False,
+        progress=lambda done, total, _: calls.append((done, total)),
+        **FAST,
+    )
+    assert calls == [(0, 2), (1, 2), (2, 2)]
+
+
+CLI_FAST = ["--image-size", "32", "--min-run-time", "0.01", "--threads", "1", "--batch", "1"]
+
+
+def test_cli_bench_json_and_save(tmp_path) -> None:
+    saved = tmp_path / "bench.json"
+    args = ["bench", "resnet18", "--device", "cpu,cuda", *CLI_FAST, "--format", "json"]
+    result = CliRunner().invoke(cli, [*args, "--save", str(saved)])
+    assert result.exit_code == 0, result.output
+    printed = BenchResult.from_json(result.stdout)
+    assert printed == BenchResult.load(saved)
+    assert [(r.device, r.batch) for r in printed.rows] == [("cpu", 1), ("cuda", 1)]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-CUDA behaviour")
+def test_cli_cuda_alone_is_one_line_and_exit_2() -> None:
+    result = CliRunner().invoke(cli, ["bench", "resnet18", "--device", "cuda", *CLI_FAST])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("archviz: error: CUDA was requested but is not available")
+    assert result.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--batch", "1,x"], "malformed batch sizes '1,x'"),
+        (["--dtype", "int8"], "unknown dtype 'int8'"),
+        (["--image-size", "1x2x3"], "image size is H or HxW"),
+    ],
+)
+def test_cli_bad_options_exit_2(args: list[str], message: str) -> None:
+    result = CliRunner().invoke(cli, ["bench", "resnet18", *CLI_FAST, *args])
+    assert result.exit_code == 2 and message in result.stderr
