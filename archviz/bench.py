@@ -12,6 +12,7 @@ import copy
 import itertools
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import NamedTuple
 
 import torch
@@ -32,7 +33,16 @@ from archviz.errors import ArchvizError
 from archviz.models.describe import layout
 from archviz.models.registry import resolve_model
 
-__all__ = ["DEVICES", "DTYPES", "BenchResult", "BenchRow", "MachineInfo", "StageTiming", "bench"]
+__all__ = [
+    "DEVICES",
+    "DTYPES",
+    "BenchResult",
+    "BenchRow",
+    "MachineInfo",
+    "StageTiming",
+    "bench",
+    "load_or_run",
+]
 
 # One source of truth for the names the API accepts and the CLI offers.
 DTYPES: dict[str, torch.dtype] = {
@@ -69,6 +79,8 @@ def bench(
     specs = [models] if isinstance(models, (str, nn.Module)) else list(models)
     if not specs:
         raise ArchvizError("no models to benchmark")
+    if not min_run_time > 0:
+        raise ArchvizError(f"min_run_time must be positive seconds, got {min_run_time}")
     plan = _Plan(
         targets=tuple(check_devices(devices)),
         dtypes=tuple(_check_dtypes(dtypes)),
@@ -91,6 +103,13 @@ def bench(
             if progress is not None and row.ok:
                 progress(done, total, f"{row.model} {row.device} {row.dtype} batch {row.batch}")
     return BenchResult(tuple(_with_speedups(rows)), machine_info(), plan.size, min_run_time)
+
+
+def load_or_run(spec: str, models: str | Sequence[str | nn.Module], **kwargs) -> BenchResult:
+    """What `report --bench SPEC` means: a saved JSON file, or devices to run now ("cpu,cuda")."""
+    if spec.endswith(".json") or Path(spec).is_file():
+        return BenchResult.load(spec)
+    return bench(models, devices=spec, **kwargs)
 
 
 @dataclass(frozen=True)

@@ -99,6 +99,7 @@ def test_cuda_alone_is_an_error() -> None:
         ({"dtypes": "int8"}, "unknown dtype 'int8'; choose from float32, bfloat16, float16"),
         ({"batch_sizes": (0,)}, "batch sizes must be positive"),
         ({"threads": 0}, "threads must be at least 1"),
+        ({"min_run_time": 0}, "min_run_time must be positive"),
     ],
 )
 def test_bad_settings_are_archviz_errors(kwargs: dict, message: str) -> None:
@@ -110,6 +111,16 @@ def test_json_round_trip(result: BenchResult, tmp_path) -> None:
     path = tmp_path / "bench.json"
     result.save(path)
     assert BenchResult.load(path) == result
+
+
+def test_load_or_run_reads_a_file_or_runs_devices(result: BenchResult, tmp_path) -> None:
+    from archviz.bench import load_or_run
+
+    path = tmp_path / "saved.json"
+    result.save(path)
+    assert load_or_run(str(path), []) == result
+    (row,) = load_or_run("cpu", "resnet18", batch_sizes=(1,), stages=False, **FAST).rows
+    assert row.ok and row.model == "resnet18"
 
 
 def test_load_refuses_other_files(tmp_path) -> None:
