@@ -7,7 +7,7 @@ the median of the repeats' medians for both, their ratio (and the median of the
 adjacent pairs' ratios, less sensitive to load drift), and the spread: run-to-run
 (max-min over median of the repeats) and within-run (IQR / median).
 
-    PYTHONPATH=. python benchmarks/bench_fidelity.py [--batch 1,8] [--repeats 3]
+    PYTHONPATH=. python benchmarks/bench_fidelity.py [--batch 1,8] [--repeats 5] [--threads N]
 
 Exit code 1 when a ratio is outside 1 +/- tolerance (default 10%).
 """
@@ -58,7 +58,7 @@ def compare(batch: int, repeats: int, threads: int, min_run_time: float) -> floa
             f"({len(m.times) * m.number_per_run} runs)   ratio {row.median_s / m.median:.3f}"
         )
     a, t = statistics.median(ours), statistics.median(theirs)
-    paired = statistics.median(o / p for o, p in zip(ours, theirs))
+    paired = statistics.median(o / p for o, p in zip(ours, theirs, strict=True))
     print(
         f"batch {batch}: archviz median {1e3 * a:.2f} ms, Timer median {1e3 * t:.2f} ms, "
         f"ratio {a / t:.3f} (median of paired ratios {paired:.3f})\n"
