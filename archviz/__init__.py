@@ -3,6 +3,8 @@
 model -> trace() -> records -> analysis (explain, compare, verify, bench) -> render.
 """
 
+from archviz.bench import bench
+from archviz.bench_records import BenchResult
 from archviz.compare import Comparison, compare
 from archviz.errors import ArchvizError
 from archviz.explain import DepthExplanation, explain
@@ -13,6 +15,7 @@ from archviz.verify import VerifyResult, verify
 
 __all__ = [
     "ArchvizError",
+    "BenchResult",
     "Comparison",
     "DepthExplanation",
     "ModuleRecord",
@@ -20,6 +23,7 @@ __all__ = [
     "Trace",
     "TraceError",
     "VerifyResult",
+    "bench",
     "compare",
     "explain",
     "get_model",

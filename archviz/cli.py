@@ -7,12 +7,16 @@ one place, `_Group.invoke`, so no command prints a traceback for a user's mistak
 from __future__ import annotations
 
 import re
+import sys
+from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 
 import click
 
 from archviz.compare import FORMATS as COMPARE_FORMATS
 from archviz.errors import ArchvizError
+from archviz.render.bench_table import FORMATS
 from archviz.render.diagram import INSTALL_HINT, LEVELS
 from archviz.verify_render import FORMATS as VERIFY_FORMATS
 
@@ -200,16 +204,105 @@ def compare_cmd(
 @_shape_option
 @click.option("--out", default="reports", show_default=True, type=click.Path(file_okay=False))
 @click.option("--format", "formats", default="html,md", show_default=True, help="html,md")
-def report_cmd(models: tuple[str, ...], input_size: str, out: str, formats: str) -> None:
+@click.option(
+    "--bench",
+    "bench_spec",
+    default=None,
+    help="Add benchmarks: a saved `archviz bench --save` FILE.json, or devices to run (cpu,cuda).",
+)
+def report_cmd(
+    models: tuple[str, ...], input_size: str, out: str, formats: str, bench_spec: str | None
+) -> None:
     """Write the comparison report (default: ResNet-18/34/50/101/152) into OUT."""
+    from archviz.bench import load_or_run
     from archviz.compare import compare
     from archviz.models import STANDARD
     from archviz.render.report import write_report
 
-    comparison = compare(list(models or STANDARD), parse_shape(input_size))
+    names = list(models or STANDARD)
+    comparison = compare(names, parse_shape(input_size))
+    results = load_or_run(bench_spec, names) if bench_spec else None
     chosen = [f.strip() for f in formats.split(",") if f.strip()]
-    for page in write_report(comparison, out, chosen):
+    for page in write_report(comparison, out, chosen, bench=results):
         click.echo(f"wrote {page}")
+
+
+@cli.command("bench")
+@click.argument("models", nargs=-1, required=True)
+@click.option("--device", "devices", default="cpu,cuda", show_default=True, help="e.g. cpu,cuda")
+@click.option("--batch", "batches", default="1,32", show_default=True, help="e.g. 1,8,32")
+@click.option("--dtype", "dtypes", default="float32", show_default=True, help="float32,bfloat16")
+@click.option("--channels-last", is_flag=True, help="Model and input in channels-last layout.")
+@click.option("--threads", type=click.IntRange(min=1), help="CPU threads [default: torch's].")
+@click.option("--image-size", default="224", show_default=True, help="H or HxW of the images.")
+@click.option(
+    "--min-run-time",
+    type=click.FloatRange(min=0, min_open=True),
+    default=0.5,
+    show_default=True,
+    help="Seconds of timed calls per measurement.",
+)
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.option("--save", type=click.Path(dir_okay=False), help="Also write the result as JSON.")
+def bench_cmd(
+    models: tuple[str, ...],
+    devices: str,
+    batches: str,
+    dtypes: str,
+    channels_last: bool,
+    threads: int | None,
+    image_size: str,
+    min_run_time: float,
+    fmt: str,
+    save: str | None,
+) -> None:
+    """Time the forward pass of MODELS (names, comma-separated or not) on CPU and GPU."""
+    from archviz.bench import bench
+    from archviz.render.bench_table import format_bench
+
+    with ExitStack() as stack:
+        result = bench(
+            [m for spec in models for m in spec.split(",") if m],
+            devices=devices,
+            batch_sizes=_ints(batches, "batch sizes"),
+            dtypes=dtypes,
+            channels_last=channels_last,
+            threads=threads,
+            min_run_time=min_run_time,
+            image_size=_image_size(image_size),
+            progress=_progress_bar(stack) if sys.stderr.isatty() else None,
+        )
+    if save:
+        result.save(save)
+    click.echo(format_bench(result, fmt), nl=False)
+
+
+def _progress_bar(stack: ExitStack) -> Callable[[int, int, str], None]:
+    """click's bar on stderr, opened when bench() first says how many steps there are."""
+    bars: list = []
+
+    def tick(done: int, total: int, label: str) -> None:
+        if not bars:
+            bar = click.progressbar(length=total, label="bench", file=sys.stderr)
+            bars.append(stack.enter_context(bar))
+        bars[0].label = f"bench {label}" if label else "bench"
+        bars[0].update(done - bars[0].pos)
+
+    return tick
+
+
+def _ints(text: str, what: str, separators: str = r"[,\s]+") -> tuple[int, ...]:
+    parts = [p for p in re.split(separators, text.strip()) if p]
+    if not parts or not all(p.isdigit() and int(p) > 0 for p in parts):
+        raise ArchvizError(f"malformed {what} {text!r}; write positive integers like 1,32")
+    return tuple(int(p) for p in parts)
+
+
+def _image_size(text: str) -> tuple[int, int]:
+    size = _ints(text, "image size", r"[x,\s]+")
+    if len(size) > 2:
+        raise ArchvizError(f"image size is H or HxW, got {text!r}")
+    return (size[0], size[-1])
 
 
 def main() -> None:

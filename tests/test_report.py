@@ -145,3 +145,17 @@ def test_report_in_headless_chromium(small_report: Path) -> None:
             browser.close()
     assert errors == []
     assert [r for r in requests if not r.startswith("data:")] == []
+
+
+def test_report_with_benchmarks(tmp_path: Path) -> None:
+    from archviz import bench
+
+    result = bench(
+        "resnet18", devices="cpu,cuda", batch_sizes=(1,), image_size=32, min_run_time=0.01
+    )
+    write_report(compare(["resnet18"], SMALL), tmp_path, bench=result)
+    md = (tmp_path / "README.md").read_text()
+    html = (tmp_path / "report.html").read_text()
+    assert "## Benchmarks" in md and 'id="bench"' in html
+    assert "(plots/bench.svg)" in md and (tmp_path / "plots" / "bench.svg").is_file()
+    assert "whole model" in html  # the per-stage table beside the whole-model time

@@ -29,6 +29,7 @@ from archviz.render.templates import environment
 from archviz.render.units import shape, si
 
 if TYPE_CHECKING:
+    from archviz.bench_records import BenchResult
     from archviz.compare import Comparison
     from archviz.explain import DepthExplanation
 
@@ -56,7 +57,7 @@ def write_report(
     comparison: Comparison,
     out: str | Path,
     formats: Sequence[str] = FORMATS,
-    bench: Any = None,
+    bench: BenchResult | None = None,
 ) -> list[Path]:
     """Render the report, its diagrams and plots into `out`, atomically; returns the pages."""
     formats = tuple(formats)
@@ -89,7 +90,7 @@ def build_context(
     comparison: Comparison,
     svgs: dict[tuple[str, str], str],
     plots: dict[str, str],
-    bench: Any = None,
+    bench: BenchResult | None = None,
 ) -> dict[str, Any]:
     """Everything the templates show, as display-ready values (templates do no arithmetic)."""
     input_shape = "x".join(map(str, comparison.input_size))
@@ -221,17 +222,29 @@ def _conventions() -> list[str]:
     ]  # fmt: skip
 
 
-def _bench_context(bench: Any) -> dict[str, Any]:
+def _bench_context(bench: BenchResult) -> dict[str, Any]:
     from archviz.render.bench_chart import bench_chart
+    from archviz.render.bench_table import machine_line, stage_rows, summary_rows
 
-    frame = bench.to_dataframe()
+    staged = [r for r in bench.rows if r.stages]
+
+    def tables(fmt: str) -> str:
+        parts = [tabulate(summary_rows(bench.rows), "keys", fmt)]
+        if staged:
+            parts.append(tabulate(stage_rows(staged), "keys", fmt))
+        return "\n\n".join(parts)
+
     return {
-        "machine": bench.machine_summary(),
-        "table_html": Markup(frame.to_html(index=False, escape=True, border=0)),
-        "table_md": frame.to_markdown(index=False),
+        "machine": machine_line(bench.machine),
+        "table_html": Markup(tables("html")),
+        "table_md": tables("github"),
         "chart_svg": _inline(bench_chart(bench)),
         "chart_path": "plots/bench.svg",
-        "notes": bench.notes(),
+        "notes": [
+            "Median latency per forward pass (eval, inference_mode), torch.utils.benchmark; "
+            "the second table times each stage alone on its real input.",
+            *sorted({f"{r.model}: {r.stages_note}" for r in bench.rows if r.stages_note}),
+        ],
     }
 
 

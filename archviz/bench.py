@@ -1,0 +1,299 @@
+"""Forward-pass benchmarks: latency, throughput and a per-stage breakdown on CPU and GPU.
+
+Timing is `torch.utils.benchmark.Timer.blocked_autorange`, which warms up, picks how many
+calls to time per block and synchronises CUDA. Its pitfall is that `Timer` runs on ONE
+thread unless told otherwise, so every Timer here gets the thread count we mean, and the
+rows record it. The API prints nothing; progress goes to an optional callback.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+# torch.utils.benchmark imports cpp_extension, which logs "No CUDA runtime is found" on every
+# CPU-only machine: noise for a CLI whose CUDA rows already say why CUDA is absent.
+logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
+from torch.utils import benchmark  # noqa: E402
+from torch.utils.benchmark.utils.common import Measurement  # noqa: E402
+
+from archviz.bench_env import (
+    DEVICES,
+    check_devices,
+    dtype_note,
+    machine_info,
+    peak_memory,
+    split_names,
+)
+from archviz.bench_records import BenchResult, BenchRow, MachineInfo, StageTiming
+from archviz.errors import ArchvizError
+from archviz.models.describe import layout
+from archviz.models.registry import resolve_model
+
+__all__ = [
+    "DEVICES",
+    "DTYPES",
+    "BenchResult",
+    "BenchRow",
+    "MachineInfo",
+    "StageTiming",
+    "bench",
+    "load_or_run",
+]
+
+# One source of truth for the names the API accepts and the CLI offers.
+DTYPES: dict[str, torch.dtype] = {
+    "float32": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "float16": torch.float16,
+}
+DEFAULT_MIN_RUN_TIME = 0.5  # seconds of timed calls per measurement
+NOT_AVAILABLE = "not available"
+MIN_BLOCKS = 5  # fewest timed blocks behind a median and IQR
+
+Progress = Callable[[int, int, str], None]  # (done, total, what was just measured)
+
+
+def bench(
+    models: str | nn.Module | Sequence[str | nn.Module],
+    *,
+    devices: str | Sequence[str] = DEVICES,
+    batch_sizes: Sequence[int] = (1, 32),
+    dtypes: str | Sequence[str] = ("float32",),
+    channels_last: bool = False,
+    threads: int | None = None,
+    min_run_time: float = DEFAULT_MIN_RUN_TIME,
+    image_size: int | tuple[int, int] = 224,
+    stages: bool = True,
+    progress: Progress | None = None,
+) -> BenchResult:
+    """Time each model's forward pass for every (device, batch, dtype), in eval mode.
+
+    Models are registry names, import paths or modules (copied, never moved or cast).
+    A requested device that is missing gives "not available" rows with the reason,
+    unless no requested device is available: then it is an ArchvizError.
+    """
+    specs = [models] if isinstance(models, (str, nn.Module)) else list(models)
+    if not specs:
+        raise ArchvizError("no models to benchmark")
+    if not min_run_time > 0:
+        raise ArchvizError(f"min_run_time must be positive seconds, got {min_run_time}")
+    plan = _Plan(
+        targets=tuple(check_devices(devices)),
+        dtypes=tuple(_check_dtypes(dtypes)),
+        batches=tuple(_check_batches(batch_sizes)),
+        threads=_check_threads(threads),
+        size=_image_size(image_size),
+        channels_last=channels_last,
+        min_run_time=min_run_time,
+        stages=stages,
+    )
+    live = sum(reason is None for _, reason in plan.targets)
+    total, done = len(specs) * live * len(plan.dtypes) * len(plan.batches), 0
+    rows: list[BenchRow] = []
+    if progress is not None:
+        progress(0, total, "")
+    for spec in specs:
+        for row in _bench_model(spec, plan):
+            rows.append(row)
+            done += row.ok
+            if progress is not None and row.ok:
+                progress(done, total, f"{row.model} {row.device} {row.dtype} batch {row.batch}")
+    return BenchResult(tuple(_with_speedups(rows)), machine_info(), plan.size, min_run_time)
+
+
+def load_or_run(spec: str, models: str | Sequence[str | nn.Module], **kwargs) -> BenchResult:
+    """What `report --bench SPEC` means: a saved JSON file, or devices to run now ("cpu,cuda")."""
+    if spec.endswith(".json") or Path(spec).is_file():
+        return BenchResult.load(spec)
+    return bench(models, devices=spec, **kwargs)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """The validated settings of one `bench()` call."""
+
+    targets: tuple[tuple[str, str | None], ...]  # (device, reason it cannot run)
+    dtypes: tuple[str, ...]
+    batches: tuple[int, ...]
+    threads: int
+    size: tuple[int, int]
+    channels_last: bool
+    min_run_time: float
+    stages: bool
+
+
+def _bench_model(spec: str | nn.Module, plan: _Plan) -> Iterator[BenchRow]:
+    """Rows for one model, lazily, so the caller can report progress between them."""
+    name, base = _model_name(spec), resolve_model(spec)
+    flops = {b: _forward_flops(base, (b, 3, *plan.size)) for b in plan.batches}
+    for (device, reason), dtype in itertools.product(plan.targets, plan.dtypes):
+        template = BenchRow(
+            model=name,
+            device=device,
+            batch=0,
+            dtype=dtype,
+            channels_last=plan.channels_last,
+            threads=plan.threads,
+            status="ok",
+        )
+        if reason is not None:
+            for batch in plan.batches:
+                yield replace(template, batch=batch, status=NOT_AVAILABLE, note=reason)
+            continue
+        model = _prepare(base, device, dtype, plan.channels_last)
+        for batch in plan.batches:
+            x = _input((batch, 3, *plan.size), device, dtype, plan.channels_last)
+            yield _measure_row(replace(template, batch=batch), model, x, flops[batch], plan)
+
+
+def _measure_row(
+    row: BenchRow, model: nn.Module, x: torch.Tensor, flops: int, plan: _Plan
+) -> BenchRow:
+    with torch.inference_mode():
+        peak = peak_memory(model, x)  # doubles as the first, warm-up forward
+        m = _time(model, x, plan.threads, plan.min_run_time)
+        parts, parts_note = (
+            _time_stages(model, x, plan.threads, plan.min_run_time)
+            if plan.stages
+            else ((), "stage breakdown not requested")
+        )
+    return replace(
+        row,
+        note=dtype_note(row.device, row.dtype),
+        median_s=m.median_s,
+        iqr_s=m.iqr_s,
+        runs=m.runs,
+        blocks=m.blocks,
+        throughput=row.batch / m.median_s,
+        flops=flops,
+        gflops_per_s=flops / m.median_s / 1e9,
+        peak_memory_bytes=peak,
+        stages=parts,
+        stages_note=parts_note,
+    )
+
+
+class _Timing(NamedTuple):
+    median_s: float
+    iqr_s: float
+    runs: int
+    blocks: int
+
+
+def _time(fn: nn.Module, x: torch.Tensor, threads: int, min_run_time: float) -> _Timing:
+    """Median/IQR of `fn(x)` over blocks; num_threads given, since Timer's default is 1.
+
+    A forward slower than `min_run_time` would leave one block and a meaningless IQR,
+    so such runs get extra blocks up to MIN_BLOCKS.
+    """
+    timer = benchmark.Timer(stmt="fn(x)", globals={"fn": fn, "x": x}, num_threads=threads)
+    parts = [timer.blocked_autorange(min_run_time=min_run_time)]
+    while sum(len(p.times) for p in parts) < MIN_BLOCKS:
+        parts.append(timer.timeit(parts[0].number_per_run))
+    runs = sum(len(p.times) * p.number_per_run for p in parts)
+    (merged,) = Measurement.merge(parts)
+    return _Timing(merged.median, merged.iqr, runs, len(merged.times))
+
+
+def _time_stages(
+    model: nn.Module, x: torch.Tensor, threads: int, min_run_time: float
+) -> tuple[tuple[StageTiming, ...], str]:
+    """Time stem, each stage and head alone, each on the input the previous part made."""
+    parts = _stage_modules(model)
+    if parts is None:
+        return (), "no stage breakdown: the model is not ResNet-like (stem, stages, head)"
+    timings = []
+    for part, module in parts:
+        m = _time(module, x, threads, min_run_time)
+        timings.append(StageTiming(part, tuple(x.shape), m.median_s, m.iqr_s, m.runs))
+        x = module(x)
+    return tuple(timings), ""
+
+
+def _stage_modules(model: nn.Module) -> list[tuple[str, nn.Module]] | None:
+    """The model's own submodules grouped as stem, stages, head (shared, not copied)."""
+    lay = layout(model)
+    if lay is None:
+        return None
+    stem = nn.Sequential(*(model.get_submodule(n) for n in lay.stem))
+    pool = [model.get_submodule(n) for n in lay.head if n != "fc"]
+    head = nn.Sequential(*pool, nn.Flatten(1), model.get_submodule("fc"))
+    stages = [(s, model.get_submodule(s)) for s in lay.stages]
+    return [("stem", stem), *stages, ("head", head)]
+
+
+def _forward_flops(model: nn.Module, input_size: tuple[int, ...]) -> int:
+    """FLOPs of one forward (2 x MACs for conv/linear), traced on meta: no compute."""
+    from archviz.trace import trace
+
+    return trace(model, input_size, device="meta").totals.flops
+
+
+def _prepare(base: nn.Module, device: str, dtype: str, channels_last: bool) -> nn.Module:
+    model = copy.deepcopy(base).eval().to(device=device, dtype=DTYPES[dtype])
+    return model.to(memory_format=torch.channels_last) if channels_last else model
+
+
+def _input(shape: tuple[int, ...], device: str, dtype: str, channels_last: bool) -> torch.Tensor:
+    x = torch.randn(shape, device=device, dtype=DTYPES[dtype])
+    return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+
+
+def _with_speedups(rows: list[BenchRow]) -> list[BenchRow]:
+    """Accelerator rows get CPU median / their median where the same config ran on CPU."""
+    cpu = {
+        (r.model, r.batch, r.dtype): r.median_s
+        for r in rows
+        if r.device == "cpu" and r.median_s is not None
+    }
+    return [
+        replace(r, speedup_vs_cpu=cpu[(r.model, r.batch, r.dtype)] / r.median_s)
+        if r.device != "cpu" and r.median_s and (r.model, r.batch, r.dtype) in cpu
+        else r
+        for r in rows
+    ]
+
+
+def _model_name(spec: str | nn.Module) -> str:
+    return spec if isinstance(spec, str) else type(spec).__name__
+
+
+def _check_dtypes(dtypes: str | Sequence[str]) -> list[str]:
+    names = split_names(dtypes)
+    for name in names:
+        if name not in DTYPES:
+            raise ArchvizError(f"unknown dtype {name!r}; choose from {', '.join(DTYPES)}")
+    if not names:
+        raise ArchvizError(f"no dtype given; choose from {', '.join(DTYPES)}")
+    return names
+
+
+def _check_batches(batch_sizes: Sequence[int]) -> list[int]:
+    batches = list(dict.fromkeys(batch_sizes))
+    if not batches or not all(isinstance(b, int) and b > 0 for b in batches):
+        raise ArchvizError(f"batch sizes must be positive integers, got {list(batch_sizes)}")
+    return batches
+
+
+def _check_threads(threads: int | None) -> int:
+    if threads is None:
+        return torch.get_num_threads()
+    if threads < 1:
+        raise ArchvizError(f"threads must be at least 1, got {threads}")
+    return threads
+
+
+def _image_size(size: int | tuple[int, int]) -> tuple[int, int]:
+    height, width = (size, size) if isinstance(size, int) else size
+    if height < 1 or width < 1:
+        raise ArchvizError(f"image size must be positive, got {size}")
+    return int(height), int(width)

@@ -1,0 +1,79 @@
+"""Benchmark results as text: a table, Markdown, CSV or JSON.
+
+Raw seconds and bytes in the records become milliseconds and MB here, and only here.
+"""
+
+from __future__ import annotations
+
+from tabulate import tabulate
+
+from archviz.bench_records import BenchResult, BenchRow, MachineInfo
+
+FORMATS = ("table", "json", "csv", "markdown")  # read by the CLI's --format choice
+
+
+def format_bench(result: BenchResult, fmt: str = "table") -> str:
+    """The whole result in one format; table and Markdown add the stage breakdown."""
+    if fmt == "json":
+        return result.to_json()
+    if fmt == "csv":
+        return result.to_dataframe().to_csv(index=False)
+    style = "github" if fmt == "markdown" else "simple"
+    parts = [machine_line(result.machine), tabulate(summary_rows(result.rows), "keys", style)]
+    stages = [r for r in result.rows if r.stages]
+    if stages:
+        parts.append("Per-stage median latency (ms), each stage timed alone on its real input:")
+        parts.append(tabulate(stage_rows(stages), "keys", style))
+    parts += sorted({f"{r.model}: {r.stages_note}" for r in result.rows if r.stages_note})
+    return "\n\n".join(parts) + "\n"
+
+
+def machine_line(machine: MachineInfo) -> str:
+    threads = f"{machine.cpu_cores} cores, {machine.cpu_capability}"
+    gpu = machine.gpu_name or "none"
+    cuda = f", CUDA {machine.cuda_version}" if machine.cuda_version else ""
+    return (
+        f"CPU: {machine.cpu_model} ({threads}, torch threads {machine.torch_threads})"
+        f" · GPU: {gpu} · torch {machine.torch_version}{cuda}"
+    )
+
+
+def summary_rows(rows: tuple[BenchRow, ...]) -> list[dict[str, object]]:
+    return [
+        {
+            "model": r.model,
+            "device": r.device,
+            "batch": r.batch,
+            "dtype": r.dtype + (" CL" if r.channels_last else ""),
+            "median ms": _num(r.median_s, 1e3) if r.ok else r.status,
+            "IQR ms": _num(r.iqr_s, 1e3),
+            "runs": r.runs or "",
+            "images/s": _num(r.throughput),
+            "GFLOP/s": _num(r.gflops_per_s),
+            "peak MB": _num(r.peak_memory_bytes, 1e-6),
+            "threads": r.threads,
+            "vs CPU": f"{r.speedup_vs_cpu:.2f}x" if r.speedup_vs_cpu else "",
+            "note": r.note,
+        }
+        for r in rows
+    ]
+
+
+def stage_rows(rows: list[BenchRow]) -> list[dict[str, object]]:
+    table = []
+    for r in rows:
+        record: dict[str, object] = {"model": r.model, "device": r.device, "batch": r.batch}
+        record["dtype"] = r.dtype
+        record.update({s.part: _num(s.median_s, 1e3) for s in r.stages})
+        record["sum of stages"] = _num(r.stages_sum_s, 1e3)
+        record["whole model"] = _num(r.median_s, 1e3)
+        table.append(record)
+    return table
+
+
+def _num(value: float | int | None, scale: float = 1.0) -> str:
+    """Three significant figures without exponents: 0.0123, 1.23, 12.3, 1234."""
+    if value is None:
+        return ""
+    v = value * scale
+    return f"{v:.0f}" if abs(v) >= 100 else f"{v:.3g}"
