@@ -19,12 +19,6 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-# torch.utils.benchmark imports cpp_extension, which logs "No CUDA runtime is found" on every
-# CPU-only machine: noise for a CLI whose CUDA rows already say why CUDA is absent.
-logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
-from torch.utils import benchmark  # noqa: E402
-from torch.utils.benchmark.utils.common import Measurement  # noqa: E402
-
 from archviz.bench_env import (
     DEVICES,
     check_devices,
@@ -195,6 +189,12 @@ def _time(fn: nn.Module, x: torch.Tensor, threads: int, min_run_time: float) -> 
     A forward slower than `min_run_time` would leave one block and a meaningless IQR,
     so such runs get extra blocks up to MIN_BLOCKS.
     """
+    # torch.utils.benchmark imports cpp_extension, which logs "No CUDA runtime is found" on
+    # every CPU-only machine: noise for a CLI whose CUDA rows already say why it is absent.
+    logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
+    from torch.utils import benchmark
+    from torch.utils.benchmark.utils.common import Measurement
+
     timer = benchmark.Timer(stmt="fn(x)", globals={"fn": fn, "x": x}, num_threads=threads)
     parts = [timer.blocked_autorange(min_run_time=min_run_time)]
     while sum(len(p.times) for p in parts) < MIN_BLOCKS:
