@@ -64,6 +64,8 @@ _PER_INPUT = {
     "amax",
     "_adaptive_avg_pool3d",
 }
+# Activations PyTorch does not tag as pointwise; counted like them, 1 per output element.
+_ACTIVATIONS = {"hardswish", "hardsigmoid", "silu", "mish", "gelu", "elu", "leaky_relu"}
 _CONVENTION_OPS = set(_PER_OUTPUT) | _KERNEL_POOLS | _PER_INPUT
 _FREE = {
     "view", "_unsafe_view", "reshape", "permute", "transpose", "t", "expand", "flatten",
@@ -95,6 +97,15 @@ def elementwise_flops(name: str, args: tuple, out: Any) -> int:
     return _first_numel(out)
 
 
+def _inplace_of_pointwise(name: str) -> bool:
+    """In-place ops (`relu_`, `hardswish_`) lack the pointwise tag; their plain twin may not."""
+    if name.rstrip("_") in _ACTIVATIONS:
+        return True
+    base = getattr(aten, name[:-1], None) if name.endswith("_") else None
+    overload = getattr(base, "default", None)
+    return overload is not None and torch.Tag.pointwise in overload.tags
+
+
 class OpCounter(TorchDispatchMode):
     """Running totals of FLOPs (PyTorch's formulas) and elementwise FLOPs (convention)."""
 
@@ -110,8 +121,8 @@ class OpCounter(TorchDispatchMode):
         kind = self._kinds.get(func)
         if kind is None:
             name = func._overloadpacket.__name__
-            pointwise = torch.Tag.pointwise in func.tags
-            free = name in _FREE or bool(getattr(func, "is_view", False))
+            pointwise = torch.Tag.pointwise in func.tags or _inplace_of_pointwise(name)
+            free = name.rstrip("_") in _FREE or bool(getattr(func, "is_view", False))
             kind = (name, pointwise or name in _CONVENTION_OPS, free)
             self._kinds[func] = kind
         return kind

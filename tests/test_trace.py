@@ -414,3 +414,12 @@ def test_cli_cuda_without_cuda() -> None:
         result.output.strip()
         == "archviz: error: CUDA was requested but is not available on this machine"
     )
+
+
+@pytest.mark.parametrize("name", ["mobilenet_v3_small", "efficientnet_b0", "convnext_tiny"])
+def test_zoo_activations_are_counted_not_listed(name: str) -> None:
+    # hardswish_/silu_ carry no pointwise tag and as_strided_ is data movement: none of
+    # them may end up in the "no formula" list, and their elementwise work is counted.
+    result = trace(tvm.get_model(name, weights=None), (1, 3, 64, 64))
+    assert result.uncounted_ops == ()
+    assert result.totals.elementwise_flops > 0
