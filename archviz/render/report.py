@@ -204,10 +204,7 @@ def _not_counted(comparison: Comparison) -> str:
         for kind, _calls, why in explanation.not_counted:
             reasons.setdefault(kind, why)
     listed = "; ".join(f"{kind}: {why}" for kind, why in sorted(reasons.items()))
-    return (
-        f"Not counted as layers: {listed}. Projection shortcuts (the 1x1 downsample convs) "
-        "sit beside the main path and are not counted either, as in the paper."
-    )
+    return f"Not counted as layers: {listed}."
 
 
 def _conventions() -> list[str]:
