@@ -22,10 +22,10 @@ from torch import nn
 from archviz.bench_env import (
     DEVICES,
     check_devices,
+    choose,
     dtype_note,
     machine_info,
     peak_memory,
-    split_names,
 )
 from archviz.bench_records import BenchResult, BenchRow, MachineInfo, StageTiming
 from archviz.errors import ArchvizError
@@ -268,13 +268,7 @@ def _model_name(spec: str | nn.Module) -> str:
 
 
 def _check_dtypes(dtypes: str | Sequence[str]) -> list[str]:
-    names = split_names(dtypes)
-    for name in names:
-        if name not in DTYPES:
-            raise ArchvizError(f"unknown dtype {name!r}; choose from {', '.join(DTYPES)}")
-    if not names:
-        raise ArchvizError(f"no dtype given; choose from {', '.join(DTYPES)}")
-    return names
+    return choose(dtypes, list(DTYPES), "dtype")
 
 
 def _check_batches(batch_sizes: Sequence[int]) -> list[int]:

@@ -27,14 +27,20 @@ def split_names(value: str | Iterable[str]) -> list[str]:
     return list(dict.fromkeys(i.strip() for i in items if i.strip()))
 
 
+def choose(given: str | Sequence[str], allowed: Sequence[str], what: str) -> list[str]:
+    """Split "a,b" and check each name against the allowed ones (one error for both CLIs)."""
+    names = split_names(given)
+    for name in names:
+        if name not in allowed:
+            raise ArchvizError(f"unknown {what} {name!r}; choose from {', '.join(allowed)}")
+    if not names:
+        raise ArchvizError(f"no {what} given; choose from {', '.join(allowed)}")
+    return names
+
+
 def check_devices(devices: str | Sequence[str]) -> list[tuple[str, str | None]]:
     """Each requested device with the reason it cannot run (None when it can)."""
-    names = split_names(devices)
-    for name in names:
-        if name not in DEVICES:
-            raise ArchvizError(f"unknown device {name!r}; choose from {', '.join(DEVICES)}")
-    if not names:
-        raise ArchvizError(f"no device given; choose from {', '.join(DEVICES)}")
+    names = choose(devices, DEVICES, "device")
     targets = [(n, unavailable_reason(n)) for n in names]
     if all(reason is not None for _, reason in targets):
         device, reason = targets[0]

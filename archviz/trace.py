@@ -19,7 +19,7 @@ from torch.func import functional_call
 
 from archviz.errors import ArchvizError
 from archviz.flops import OpCounter
-from archviz.models.describe import layout
+from archviz.models.describe import Layout, layout
 from archviz.records import Architecture, ModuleRecord, ShapeTree, Totals, Trace
 
 
@@ -45,8 +45,8 @@ def trace(
     args, kwargs = _make_inputs(input_size, inputs, target, dtype)
     names = {m: n for n, m in model.named_modules()}
     params = _param_counts(model)
-    arch = _architecture(model)
-    recorder = _Recorder(names, params, arch)
+    found = layout(model)
+    recorder = _Recorder(names, params, _architecture(model, found), found)
     substitutes = _substitutes(model, target, dtype)
     modes = {m: m.training for m in model.modules()}
     handles = []
@@ -148,6 +148,7 @@ class _Recorder:
     names: dict[nn.Module, str]
     params: dict[str, tuple[int, int, int, int]]  # own, total, trainable total, buffers total
     arch: Architecture | None
+    layout: Layout | None
     counter: OpCounter = field(default_factory=OpCounter)
     stack: list[_Call] = field(default_factory=list)
     calls: dict[str, int] = field(default_factory=dict)
@@ -179,7 +180,7 @@ class _Recorder:
         if is_leaf:
             self.activation_bytes += out_bytes
         own, total, trainable, buffers = self.params[frame.name]
-        stage, block = _locate(self.arch, frame.name)
+        stage, block = self.layout.locate(frame.name) if self.layout else (None, None)
         flops = flops_total - frame.child_flops
         self.records[frame.index] = ModuleRecord(
             name=frame.name,
@@ -250,22 +251,7 @@ def _fold_uncalled(
     )
 
 
-def _locate(arch: Architecture | None, name: str) -> tuple[str | None, int | None]:
-    if arch is None or not name:
-        return None, None
-    top, _, rest = name.partition(".")
-    if top in arch.stem:
-        return "stem", None
-    if top in arch.head:
-        return "head", None
-    if top in arch.stages:
-        index = rest.partition(".")[0]
-        return top, int(index) if index.isdigit() else None
-    return None, None
-
-
-def _architecture(model: nn.Module) -> Architecture | None:
-    found = layout(model)
+def _architecture(model: nn.Module, found: Layout | None) -> Architecture | None:
     if found is None:
         return None
     blocks = [getattr(model, s) for s in found.stages]
