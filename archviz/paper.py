@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from archviz.models.resnet import DEPTHS, ResNet
+from archviz.models.resnet import DEPTHS, BasicBlock, ResNet
 from archviz.records import Shape, Trace
 from archviz.trace import trace
 
@@ -42,6 +42,9 @@ def paper_view(model: nn.Module, result: Trace) -> PaperView | None:
     """
     if not isinstance(model, ResNet):
         return None
+    size = tuple(result.input_shapes[0])  # type: ignore[arg-type, index]
+    if model.block is BasicBlock:  # it has no 1x1 conv to move the stride to: same network
+        return _view(model, result, result, size)
     with torch.device("meta"):
         other = ResNet(
             model.block,
@@ -52,10 +55,15 @@ def paper_view(model: nn.Module, result: Trace) -> PaperView | None:
             norm_layer=model._norm_layer,
             stride_in_1x1=not model.stride_in_1x1,
             stem_downsample=model.stem_downsample,
+            replace_stride_with_dilation=model.replace_stride_with_dilation,
         )
-    size = tuple(result.input_shapes[0])  # type: ignore[arg-type, index]
     second = trace(other, size, name=result.model)
     v15, paper = (second, result) if model.stride_in_1x1 else (result, second)
+    return _view(model, v15, paper, size)
+
+
+def _view(model: ResNet, v15: Trace, paper: Trace, size: Shape) -> PaperView:
+    """Compare the two traces leaf by leaf: which convs the stride placement makes dearer."""
     ours = {(r.name, r.call): r for r in paper.records if r.is_leaf}
     changed = tuple(
         (r.name, r.macs, ours[(r.name, r.call)].macs)

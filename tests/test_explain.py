@@ -145,3 +145,19 @@ def test_cli_explain_bad_input(args: list[str]) -> None:
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 2
     assert result.output.count("\n") == 1 and "archviz: error:" in result.output
+
+
+def test_paper_view_keeps_the_models_dilation() -> None:
+    # layer3 and layer4 trade their stride for dilation, so only layer2's first block has
+    # a stride to move; a paper view rebuilt without the dilation would differ in all three.
+    with torch.device("meta"):
+        dilated = resnet(50, replace_stride_with_dilation=[False, True, True])
+    paper = explain(dilated, (1, 3, 64, 64)).paper
+    assert paper is not None
+    assert [name for name, _, _ in paper.changed] == ["layer2.0.conv1"]
+
+
+def test_basic_block_paper_view_is_the_same_network() -> None:
+    paper = explain("resnet18", (1, 3, 64, 64)).paper
+    assert paper is not None and paper.changed == ()
+    assert paper.stride_in_1x1_macs == paper.stride_in_3x3_macs

@@ -188,6 +188,7 @@ class ResNet(nn.Module):
         self.base_width = width_per_group
         self.stride_in_1x1 = stride_in_1x1
         self.stem_downsample = stem_downsample
+        self.replace_stride_with_dilation = tuple(dilations)
         self.stage_names = STAGE_NAMES
         self._norm_layer = norm_layer or nn.BatchNorm2d
 
