@@ -16,7 +16,7 @@ import click
 
 from archviz.compare import FORMATS as COMPARE_FORMATS
 from archviz.errors import ArchvizError
-from archviz.render.bench_table import FORMATS
+from archviz.render.bench_table import FORMATS as BENCH_FORMATS
 from archviz.render.diagram import INSTALL_HINT, LEVELS
 from archviz.verify_render import FORMATS as VERIFY_FORMATS
 
@@ -242,7 +242,9 @@ def report_cmd(
     show_default=True,
     help="Seconds of timed calls per measurement.",
 )
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(BENCH_FORMATS), default="table", show_default=True
+)
 @click.option("--save", type=click.Path(dir_okay=False), help="Also write the result as JSON.")
 def bench_cmd(
     models: tuple[str, ...],

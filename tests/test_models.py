@@ -7,7 +7,7 @@ import torch
 from click.testing import CliRunner
 from torchvision import models as tvm
 
-from archviz import ArchvizError
+from archviz import ArchvizError, verify
 from archviz.cli import cli
 from archviz.models import DEPTHS, BasicBlock, Bottleneck, ResNet, get_model, list_models, resnet
 
@@ -29,6 +29,12 @@ def test_state_dict_and_outputs_match_torchvision(name: str) -> None:
     x = torch.randn(2, 3, 64, 72)
     with torch.no_grad():
         assert (ours(x) - theirs(x)).abs().max().item() <= 1e-5
+    # archviz verify reaches the same verdict on the same pair (issue: state_dict verification)
+    result = verify(ours, theirs)
+    assert result.verdict == "compatible" and result.ok
+    assert not (result.missing or result.unexpected or result.shape_mismatches)
+    assert result.forward.status == "match"
+    assert result.forward.max_abs_diff is not None and result.forward.max_abs_diff <= 1e-5
 
 
 @pytest.mark.parametrize("name", FACTORIES)
