@@ -6,6 +6,7 @@ labelled row with a reason rather than a traceback.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import platform
 import re
@@ -86,11 +87,26 @@ def peak_memory(model: Callable[[torch.Tensor], object], x: torch.Tensor) -> int
         torch.cuda.synchronize()
         return torch.cuda.max_memory_allocated() - base
     process = psutil.Process()
+    release_free_heap()
     peak_tracked = _reset_peak_rss()
     base = process.memory_info().rss
     model(x)
     peak = _peak_rss() if peak_tracked else process.memory_info().rss
     return max(0, peak - base)
+
+
+def release_free_heap() -> bool:
+    """Hand memory the allocator holds but does not use back to the OS (glibc malloc_trim).
+
+    Without it a forward that reuses memory freed by earlier ones grows the resident set by
+    nothing, and resnet50's peak read 0 MB instead of ~20 MB; True where it could be done.
+    """
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return False
+    try:
+        return bool(ctypes.CDLL(None).malloc_trim(0) >= 0)
+    except (OSError, AttributeError):
+        return False
 
 
 def _reset_peak_rss() -> bool:

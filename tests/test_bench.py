@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from torch import nn
 
 from archviz import ArchvizError, BenchResult, bench
+from archviz.bench_env import peak_memory, release_free_heap
 from archviz.bench_records import BenchRow
 from archviz.cli import cli
 from archviz.models import BasicBlock, ResNet
@@ -51,6 +52,24 @@ def test_figures_are_positive_and_consistent(result: BenchResult) -> None:
         assert row.flops is not None and row.gflops_per_s is not None
         assert row.gflops_per_s == pytest.approx(row.flops / row.median_s / 1e9)
         assert row.peak_memory_bytes is not None and row.peak_memory_bytes >= 0
+
+
+@pytest.mark.skipif(not release_free_heap(), reason="needs glibc's malloc_trim")
+def test_cpu_peak_memory_counts_memory_that_earlier_work_freed() -> None:
+    # Leave a freed, still-resident block in the middle of the heap (a small tensor pins
+    # the top), as a model's earlier forwards do: the conv's 12.6 MB output fits in it,
+    # so the resident set would not grow at all unless that block is handed back first.
+    conv, x = nn.Conv2d(3, 64, 3), torch.randn(1, 3, 224, 224)
+    out_bytes = 64 * 222 * 222 * 4
+    with torch.inference_mode():
+        for _ in range(3):
+            torch.ones(2 * out_bytes, dtype=torch.uint8)  # freed at once: glibc's mmap
+            held = torch.ones(2 * out_bytes, dtype=torch.uint8)  # threshold rises, so
+            pin = torch.ones(16)  # this block comes from the heap, below `pin`
+            del held
+            grown = peak_memory(conv, x)
+            del pin
+            assert grown >= 0.9 * out_bytes
 
 
 def test_flops_come_from_the_shapes() -> None:
