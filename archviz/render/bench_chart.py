@@ -63,7 +63,7 @@ def _latency_panel(ax: Axes, rows: list[BenchRow]) -> None:
     if groups and _spread(rows) > 30:
         ax.set_xscale("log")
     if devices:
-        ax.legend(loc="lower right")
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), fontsize=8, ncols=len(devices))
 
 
 def _stage_panel(ax: Axes, rows: list[BenchRow]) -> None:

@@ -44,7 +44,7 @@ def summary_rows(rows: tuple[BenchRow, ...]) -> list[dict[str, object]]:
             "model": r.model,
             "device": r.device,
             "batch": r.batch,
-            "dtype": r.dtype + (" CL" if r.channels_last else ""),
+            "dtype": _dtype_label(r),
             "median ms": _num(r.median_s, 1e3) if r.ok else r.status,
             "IQR ms": _num(r.iqr_s, 1e3),
             "runs": r.runs or "",
@@ -63,12 +63,17 @@ def stage_rows(rows: list[BenchRow]) -> list[dict[str, object]]:
     table = []
     for r in rows:
         record: dict[str, object] = {"model": r.model, "device": r.device, "batch": r.batch}
-        record["dtype"] = r.dtype
+        record["dtype"] = _dtype_label(r)
         record.update({s.part: _num(s.median_s, 1e3) for s in r.stages})
         record["sum of stages"] = _num(r.stages_sum_s, 1e3)
         record["whole model"] = _num(r.median_s, 1e3)
         table.append(record)
     return table
+
+
+def _dtype_label(row: BenchRow) -> str:
+    """"float32 CL" for channels-last runs, in every table, so rows match across them."""
+    return row.dtype + (" CL" if row.channels_last else "")
 
 
 def _num(value: float | int | None, scale: float = 1.0) -> str:
