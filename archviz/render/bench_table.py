@@ -72,7 +72,7 @@ def stage_rows(rows: list[BenchRow]) -> list[dict[str, object]]:
 
 
 def _dtype_label(row: BenchRow) -> str:
-    """ "float32 CL" for channels-last runs, in every table, so rows match across them."""
+    """Channels-last runs read "float32 CL" in every table, so rows match across them."""
     return row.dtype + (" CL" if row.channels_last else "")
 
 
