@@ -119,6 +119,17 @@ def test_cli_report_writes_both_pages(tmp_path: Path) -> None:
     assert (tmp_path / "report.html").is_file() and (tmp_path / "README.md").is_file()
 
 
+# Debian's Chromium, headless, root, no network: no sandbox and no background requests.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
 def test_report_in_headless_chromium(small_report: Path) -> None:
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
@@ -129,7 +140,7 @@ def test_report_in_headless_chromium(small_report: Path) -> None:
     errors: list[str] = []
     requests: list[str] = []
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=report_mod.CHROMIUM_ARGS)
+        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         try:
             for label, width in (("desktop", 1280), ("narrow", 390)):
                 page = browser.new_page(viewport={"width": width, "height": 900})

@@ -36,15 +36,6 @@ if TYPE_CHECKING:
 FORMATS = ("html", "md")
 HTML_NAME, MD_NAME = "report.html", "README.md"  # README.md: GitHub shows it for the folder
 DIAGRAM_LEVELS = ("stage", "block")
-# How tests and docs start Debian's Chromium headless on a machine with no network.
-CHROMIUM_ARGS = (
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-)
 PLOT_TITLES = {"params_macs": "Parameters and MACs", "stage_macs": "MACs per stage"}
 
 
