@@ -104,9 +104,10 @@ def release_free_heap() -> bool:
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         return False
     try:
-        return bool(ctypes.CDLL(None).malloc_trim(0) >= 0)
+        ctypes.CDLL(None).malloc_trim(0)
     except (OSError, AttributeError):
         return False
+    return True
 
 
 def _reset_peak_rss() -> bool:
