@@ -88,6 +88,33 @@ class StageSummary:
 
 
 @dataclass(frozen=True)
+class Node:
+    """One node of the observed dataflow graph.
+
+    Module nodes are the calls that do their own work (leaf modules, and modules whose
+    children never ran, such as nn.MultiheadAttention); container modules are not nodes
+    but groups, given by `scope`. Op nodes are functional ops that ran *between* modules
+    (the residual `+`, `torch.cat`, `flatten`, indexing), so merges are observed.
+    """
+
+    id: str  # "input", "layer1.0.conv1", "blk.fc:1" (a second call), "add_3", "output"
+    kind: str  # "input" | "module" | "op" | "output"
+    type: str  # module class name, op name ("add", "cat", "flatten"), "input", "output"
+    scope: tuple[str, ...]  # ids of the enclosing module calls, outermost first, root excluded
+    record: int | None  # index into Trace.records for module nodes, else None
+    output_shapes: ShapeTree
+
+
+@dataclass(frozen=True)
+class Edge:
+    """A tensor that `src` produced and `dst` consumed."""
+
+    src: str
+    dst: str
+    shape: Shape | None
+
+
+@dataclass(frozen=True)
 class Trace:
     """Every module call of one forward pass, in call order, plus totals."""
 
@@ -101,6 +128,8 @@ class Trace:
     uncounted_ops: tuple[tuple[str, int], ...] = ()  # ran, but have no FLOP formula
     architecture: Architecture | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    nodes: tuple[Node, ...] = ()  # the dataflow graph, in execution (topological) order
+    edges: tuple[Edge, ...] = ()
 
     def leaves(self) -> list[ModuleRecord]:
         return [r for r in self.records if r.is_leaf]
