@@ -60,8 +60,10 @@ def op_name(func: Any) -> str:
 
 def _writes_in_place(func: Any) -> bool:
     name = getattr(func, "__name__", "")
-    return name == "__setitem__" or (name.endswith("_") and not name.endswith("__")) or (
-        name.startswith("__i") and name.endswith("__")
+    return (
+        name == "__setitem__"
+        or (name.endswith("_") and not name.endswith("__"))
+        or (name.startswith("__i") and name.endswith("__"))
     )
 
 

@@ -83,7 +83,12 @@ def longest_weighted_path(trace: Trace) -> list[str]:
 
 def record_ids(trace: Trace) -> dict[str, int]:
     """Graph id ('layer1.0', 'fc:1') -> index of that call's record."""
-    return {(r.name if r.call == 0 else f"{r.name}:{r.call}"): i for i, r in enumerate(trace.records)}
+    return {call_id(r): i for i, r in enumerate(trace.records)}
+
+
+def call_id(record: ModuleRecord) -> str:
+    """The graph id of a module call: its name, with ':k' for the k-th later call."""
+    return record.name if record.call == 0 else f"{record.name}:{record.call}"
 
 
 def groups(trace: Trace) -> dict[str, Group]:

@@ -58,12 +58,17 @@ def trace(
         model.eval()
         recorder.graph.inputs(args, kwargs, shape_tree)
         # inference_mode makes flop counting silently see nothing; no_grad does not.
-        with torch.inference_mode(False), torch.no_grad(), _no_fused_attention():
-            with recorder.counter, recorder.watcher:
-                if substitutes is None:
-                    output = model(*args, **kwargs)
-                else:
-                    output = functional_call(model, substitutes, args, kwargs, tie_weights=True)
+        with (
+            torch.inference_mode(False),
+            torch.no_grad(),
+            _no_fused_attention(),
+            recorder.counter,
+            recorder.watcher,
+        ):
+            if substitutes is None:
+                output = model(*args, **kwargs)
+            else:
+                output = functional_call(model, substitutes, args, kwargs, tie_weights=True)
         recorder.graph.output(output, shape_tree)
     except Exception as exc:
         raise recorder.failure(exc) from exc
