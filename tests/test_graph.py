@@ -229,3 +229,32 @@ def torchvision_vit() -> nn.Module:
         nn.Conv2d(8, 3, 1),
         VisionTransformer(64, 16, num_layers=2, num_heads=2, hidden_dim=16, mlp_dim=32),
     )  # fmt: skip
+
+
+class _Inner(nn.Module):
+    def __init__(self, act: nn.Module) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        self.act = act  # the same module object as the outer model's `shared`
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.fc(x))
+
+
+class _Shared(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.shared = nn.ReLU()
+        self.block = _Inner(self.shared)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.shared(self.block(x))
+
+
+def test_a_module_called_from_two_places_gets_its_call_depth() -> None:
+    # `shared` is named at the top level, but its first call runs inside `block`.
+    t = trace(_Shared(), (2, 4))
+    first, second = (r for r in t.records if r.name == "shared")
+    assert (first.parent, first.depth) == ("block", 2)
+    assert (second.parent, second.depth) == ("", 1)
+    assert [n.scope for n in t.nodes if n.id.startswith("shared")] == [("block",), ()]
