@@ -93,6 +93,10 @@ _DATA_DEPENDENT = {
     "masked_select", "unique_dim", "_unique", "_unique2", "unique_consecutive",
     "repeat_interleave", "bincount", "histc", "equal", "allclose", "_assert_async",
 }  # fmt: skip
+_DATA_DEPENDENT_NAMES = {
+    "_local_scalar_dense": "Tensor.item() (or bool/int of a tensor)",
+    "index": "indexing with a boolean mask (aten::index)",
+}
 # Activations PyTorch does not tag as pointwise; counted like them, 1 per output element.
 _ACTIVATIONS = {"hardswish", "hardsigmoid", "silu", "mish", "gelu", "elu", "leaky_relu"}
 _CONVENTION_OPS = set(_PER_OUTPUT) | _KERNEL_POOLS | _PER_INPUT
@@ -149,7 +153,7 @@ def _meta_failure(name: str, args: tuple, exc: Exception) -> Exception:
     limit = name in _DATA_DEPENDENT or "meta" in str(exc).lower()
     if isinstance(exc, MetaDeviceError) or not (on_meta and limit):
         return exc
-    what = "Tensor.item()" if name == "_local_scalar_dense" else f"aten::{name}"
+    what = _DATA_DEPENDENT_NAMES.get(name, f"aten::{name}")
     return MetaDeviceError(
         f"{what} needs tensor values, which the meta device does not have; "
         "trace on a real device: --device cpu (device='cpu')"
