@@ -109,7 +109,8 @@ _FREE = {
     "index_select", "arange", "lift_fresh", "alias", "_reshape_alias", "unfold",
     "constant_pad_nd", "native_dropout", "dropout", "gather", "index", "roll", "_to_dtype",
     "chunk", "narrow", "repeat", "new_empty_strided", "masked_fill", "zero_", "scalar_tensor",
-    "linspace", "im2col", "unsafe_split", "unsafe_split_with_sizes", "_local_scalar_dense", "_record_function_enter", "_record_function_enter_new",
+    "linspace", "im2col", "unsafe_split", "unsafe_split_with_sizes", "_local_scalar_dense",
+    "_record_function_enter", "_record_function_enter_new",
     "_record_function_exit",
 }  # fmt: skip
 

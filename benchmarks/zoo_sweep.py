@@ -28,6 +28,7 @@ import json
 import sys
 import time
 import warnings
+from functools import partial
 from typing import Any
 
 import torch
@@ -65,7 +66,7 @@ def _flop_counter(model: torch.nn.Module, args: tuple) -> int:
 def _attempt(run) -> tuple[Any, str | None]:
     try:
         return run(), None
-    except Exception as exc:  # noqa: BLE001: a sweep reports every failure and goes on
+    except Exception as exc:  # a sweep reports every failure and goes on
         text = str(exc).strip().splitlines()
         return None, f"{type(exc).__name__}: {text[0] if text else ''}"
 
@@ -89,7 +90,7 @@ def sweep_one(name: str, cpu: bool) -> dict[str, Any]:
     form = input_form(model)
     row["family"], row["input"] = form.family, list(form.default)
     start = time.perf_counter()
-    meta, row["meta_error"] = _attempt(lambda: archviz.trace(model, name=spec))
+    meta, row["meta_error"] = _attempt(partial(archviz.trace, model, name=spec))
     row["meta_s"] = round(time.perf_counter() - start, 2)
     if meta is not None:
         row["meta"] = _summary(meta)
@@ -114,7 +115,7 @@ def _sweep_cpu(spec: str, row: dict[str, Any]) -> None:
     model = archviz.get_model(spec).eval()
     args, _ = make_inputs(model, None, None, torch.device("cpu"), torch.float32)
     start = time.perf_counter()
-    on_cpu, row["cpu_error"] = _attempt(lambda: archviz.trace(model, inputs=args, device="cpu"))
+    on_cpu, row["cpu_error"] = _attempt(partial(archviz.trace, model, inputs=args, device="cpu"))
     row["cpu_s"] = round(time.perf_counter() - start, 2)
     if on_cpu is None:
         row["problems"].append(f"cpu: {row['cpu_error']}")
