@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import io
+import warnings
 from collections.abc import Callable, Mapping
 from itertools import chain
 from typing import Any
@@ -174,9 +175,11 @@ def _lazy_copy(model: nn.Module, device: torch.device, dtype) -> nn.Module:
 def _script_copy(model: nn.Module, device: torch.device, dtype) -> nn.Module:
     """A TorchScript model's copy on `device` in `dtype` (TorchScript cannot be deep-copied)."""
     buffer = io.BytesIO()
-    torch.jit.save(model, buffer)
-    buffer.seek(0)
-    loaded = torch.jit.load(buffer, map_location=device)
+    with warnings.catch_warnings():  # torch.jit.save/load announce their deprecation
+        warnings.simplefilter("ignore", FutureWarning)
+        torch.jit.save(model, buffer)
+        buffer.seek(0)
+        loaded = torch.jit.load(buffer, map_location=device)
     return loaded.to(dtype) if dtype != torch.float32 else loaded
 
 
