@@ -61,7 +61,7 @@ def trace(
     recorder = _Recorder(names, params, _architecture(model, found), found)
     stand_ins = substitutes(model, target, dtype)
     modes = {m: m.training for m in model.modules()}
-    handles = []
+    handles: list[Any] = []
     try:
         register_hooks(handles, model, names, recorder, lambda: params.update(_param_counts(model)))
         model.eval()

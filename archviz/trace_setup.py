@@ -93,7 +93,7 @@ def script_roots(model: nn.Module) -> dict[nn.Module, str]:
 
 
 def register_hooks(
-    handles: list[RemovableHandle],
+    handles: list[Any],
     model: nn.Module,
     names: Mapping[nn.Module, str],
     recorder: Any,
@@ -208,15 +208,13 @@ def _lazy_copy(model: nn.Module, device: torch.device, dtype) -> nn.Module:
     """A copy whose uninitialised tensors will be created on `device` by the forward."""
     work = copy.deepcopy(model)
     for module in work.modules():
-        for store, kind in ((module._parameters, UninitializedParameter), (module._buffers, None)):
+        stores: tuple[dict[str, Any], ...] = (module._parameters, module._buffers)
+        for store, kind in zip(stores, (UninitializedParameter, UninitializedBuffer), strict=True):
             for key, tensor in store.items():
-                if tensor is None or not is_lazy(tensor):
-                    continue
-                target = dtype if tensor.dtype.is_floating_point else tensor.dtype
-                if kind is None:
-                    store[key] = UninitializedBuffer(False, device=device, dtype=target)
-                else:
-                    store[key] = kind(tensor.requires_grad, device=device, dtype=target)
+                if tensor is not None and is_lazy(tensor):
+                    target = dtype if tensor.dtype.is_floating_point else tensor.dtype
+                    grad = tensor.requires_grad
+                    store[key] = kind(grad, device=device, dtype=target)  # type: ignore[call-arg,arg-type]
     return work
 
 
@@ -266,7 +264,7 @@ def make_inputs(
         )
     if not size:
         raise ArchvizError("give an input_size such as (1, 3, 224, 224), or inputs")
-    sizes = size if isinstance(size[0], (tuple, list)) else [size]
+    sizes: list[Any] = list(size) if isinstance(size[0], (tuple, list)) else [size]
     for one in sizes:
         if not all(isinstance(d, int) and d > 0 for d in one):
             raise ArchvizError(f"malformed input size {tuple(one)}: need positive integers")
