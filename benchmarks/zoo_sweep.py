@@ -141,7 +141,9 @@ def _small(name: str, family: str) -> tuple[tuple[int, ...], dict[str, Any]]:
 
 
 def _sweep_cpu(spec: str, row: dict[str, Any], small: bool) -> None:
-    name, kwargs, size = spec.removeprefix("torchvision:"), {}, None
+    name = spec.removeprefix("torchvision:")
+    kwargs: dict[str, Any] = {}
+    size: tuple[int, ...] | None = None
     if small:
         size, kwargs = _small(name, row["family"])
         row["cpu_input"] = list(size)
