@@ -130,6 +130,32 @@ def signatures(trace: Trace) -> Callable[[str], str]:
     Two sibling blocks with equal signatures are the same computation with different
     weights, so a diagram may draw them once as "x N". Names play no part.
     """
+    return _signatures(trace, lambda record: _shapes(trace, record))
+
+
+def loose_signatures(trace: Trace) -> Callable[[str], str]:
+    """Like `signatures`, but parameters count by rank, and the output shape must match.
+
+    DenseNet's layers in one dense block are one repeated unit although each reads a wider
+    input (the growth rate): same types, same internal edges, same output. ResNet stages of
+    different widths have different outputs, so they stay apart.
+    """
+    nodes = {n.id: n for n in trace.nodes}
+    tree = groups(trace)
+    ranked = _signatures(trace, lambda r: tuple(len(s) for s in _shapes(trace, r)))
+
+    def sig(item: str) -> str:
+        group = tree.get(item)
+        if group is not None:
+            out = trace.records[group.record].output_shapes if group.record is not None else None
+        else:
+            out = nodes[item].output_shapes
+        return f"{ranked(item)}:{out!r}"
+
+    return sig
+
+
+def _signatures(trace: Trace, shapes: Callable[[int | None], tuple]) -> Callable[[str], str]:
     nodes = {n.id: n for n in trace.nodes}
     tree = groups(trace)
     inside: dict[str, list[Edge]] = {gid: [] for gid in tree}
@@ -151,10 +177,10 @@ def signatures(trace: Trace) -> Callable[[str], str]:
                 (pos[_under(nodes[e.src], item, kids)], pos[_under(nodes[e.dst], item, kids)])
                 for e in inside[item]
             )
-            head = (group.type, _shapes(trace, group.record), tuple(sig(k) for k in kids), local)
+            head = (group.type, shapes(group.record), tuple(sig(k) for k in kids), local)
         else:
             node = nodes[item]
-            head = (node.kind, node.type, _shapes(trace, node.record))  # type: ignore[assignment]
+            head = (node.kind, node.type, shapes(node.record))  # type: ignore[assignment]
         return hashlib.sha1(repr(head).encode()).hexdigest()[:16]
 
     return sig

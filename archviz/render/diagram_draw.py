@@ -1,0 +1,259 @@
+"""A View (diagram_view.py) as DOT: boxes as clusters, units as nodes, labels escaped.
+
+Node ids are the graph's own ids where they are plain ('layer1.0.conv1', 'add_3'; a
+second call 'fc:1' becomes 'fc~1'), else '#' + the unit's position: stable for the same
+model, and never equal to a plain id. All user text goes through `label`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cached_property
+
+import graphviz
+
+from archviz.graph import Group, groups
+from archviz.records import ModuleRecord, Node, Trace
+from archviz.render._diagram_parts import (
+    LINE,
+    PART_FILLS,
+    PROJECTION,
+    STAGE_FILLS,
+    Edges,
+    brief,
+    figures,
+    first_shape,
+    graph,
+    label,
+    layer_text,
+    shape_text,
+    summary_lines,
+)
+from archviz.render.diagram_view import View
+
+_PLAIN = re.compile(r"[A-Za-z0-9_.]+(:\d+)?")
+SYMBOLS = {"add": "+", "sub": "−", "mul": "×", "div": "÷", "matmul": "@"}
+MAX_LINES = 2  # a longer leaf summary becomes one line of its weighted layers
+
+
+@dataclass
+class _Labels:
+    trace: Trace
+    view: View
+
+    @cached_property
+    def tree(self) -> dict[str, Group]:
+        return groups(self.trace)
+
+    @cached_property
+    def nodes(self) -> dict[str, Node]:
+        return {n.id: n for n in self.trace.nodes}
+
+    @cached_property
+    def flat(self) -> set[str]:
+        """Skeletons with one merge: no box; their branch's node carries the title."""
+        ops = [u.box for u in self.view.units.values() if u.kind == "op"]
+        return {b for b, box in self.view.boxes.items() if box.kind == "skeleton" and ops.count(b) == 1}
+
+    @cached_property
+    def ids(self) -> dict[str, str]:
+        out = {}
+        for i, uid in enumerate([*self.view.units, *self.view.boxes]):
+            parts = uid.lstrip("~").split("~")
+            plain = all(_PLAIN.fullmatch(p) for p in parts) and uid.count("~") <= 1
+            out[uid] = uid.replace(":", "~") if plain else f"#{i}"
+        return out
+
+    def record(self, item: str) -> ModuleRecord | None:
+        index = self.tree[item].record if item in self.tree else None
+        node = self.nodes.get(item)
+        if node is not None:
+            index = node.record
+        return self.trace.records[index] if index is not None else None
+
+    def leaves(self, items: tuple[str, ...]) -> list[ModuleRecord]:
+        """The module records under `items` (nodes or groups), in run order."""
+        wanted = set(items)
+        out = []
+        for node in self.trace.nodes:
+            if node.record is not None and wanted & {node.id, *node.scope}:
+                out.append(self.trace.records[node.record])
+        return out
+
+    def totals(self, items: tuple[str, ...]) -> tuple[int, int]:
+        records = [r for r in (self.record(i) for i in items) if r is not None]
+        if len(records) < len(items):  # ops or parts inside: sum the leaves instead
+            records = self.leaves(items)
+        return sum(r.params_total for r in records), sum(r.macs_total for r in records)
+
+    def summary(self, items: tuple[str, ...]) -> list[str]:
+        leaves = self.leaves(items)
+        lines = summary_lines(leaves)
+        return lines if len(lines) <= MAX_LINES else [brief(leaves)]
+
+    def name(self, item: str, box: str | None) -> str:
+        """A module's name inside its box: 'conv1' in box 'layer1.0'."""
+        record = self.record(item)
+        full = record.name if record is not None else item
+        parent = self.record(box) if box and box in self.tree else None
+        prefix = f"{parent.name}." if parent is not None and parent.name else ""
+        short = full[len(prefix) :] if prefix and full.startswith(prefix) else full
+        return full if short.isdigit() else short  # 'layer1.0', not '0'
+
+    def kind_text(self, gid: str) -> str:
+        """'3 × Bottleneck' when every child is a group of one type, else the type."""
+        group = self.tree[gid]
+        kids = [self.tree[k].type for k in group.children if k in self.tree]
+        if kids and len(kids) == len(group.children) and len(set(kids)) == 1:
+            return f"{len(kids)} × {kids[0]}"
+        return group.type
+
+    def title(self, gid: str, run: tuple[str, ...], box: str | None) -> list[str]:
+        """A group's name and type; a run's first and last names and 'x N'."""
+        if len(run) > 1:
+            names = f"{self.name(run[0], box)} … {self.name(run[-1], box)}"
+            return [names, f"× {len(run)} {self.tree[gid].type}"]
+        return [self.name(gid, box), self.kind_text(gid)]
+
+    def unit_lines(self, uid: str) -> list[str]:
+        unit = self.view.units[uid]
+        record = self.record(uid)
+        if unit.kind in ("input", "output"):
+            return [unit.kind, shape_text(self.nodes[uid].output_shapes)]
+        if unit.kind == "op":
+            after = [layer_text(r) for r in self.leaves(unit.members[1:])]
+            return [" ".join([SYMBOLS.get(self.nodes[uid].type, self.nodes[uid].type), *after])]
+        if unit.kind == "module" and record is not None:
+            return [layer_text(record), figures(record.output_shapes, record.params, record.macs)]
+        run = unit.run or (uid,)
+        params, macs = self.totals(run)
+        out = self._output(unit.members[-1] if unit.kind == "chain" else run[-1])
+        if unit.kind == "group":
+            lines = self.title(uid, unit.run, unit.box)
+            summary = summary_lines(self.leaves((uid,)))
+            lines += summary if len(summary) <= 2 else []
+            prefix = f"all {len(run)}: " if len(run) > 1 else ""
+            return [*lines, figures(out, params, macs, prefix)]
+        if unit.kind == "part":
+            return [uid.lstrip("~"), *self.summary(unit.members), figures(None, *self.totals(unit.members))]
+        params, macs = self.totals(unit.members)
+        if unit.box in self.flat and uid in self.view.branches:
+            box = self.view.boxes[unit.box]
+            params, macs = self.totals(box.run or (box.id,))
+            prefix = f"all {len(box.run)}: " if box.run else ""
+            title = self.title(box.id, box.run, box.parent)
+            out = self._output(box.run[-1] if box.run else box.id)
+            return [" · ".join(title), *self.summary(unit.members), figures(out, params, macs, prefix)]
+        if unit.box and (params, macs) == self.totals((unit.box,)):
+            return self.summary(unit.members)  # the box's title already says it
+        return [*self.summary(unit.members), figures(None, params, macs)]
+
+    def _output(self, item: str):
+        record = self.record(item)
+        if record is not None:
+            return record.output_shapes
+        node = self.nodes.get(item)
+        return node.output_shapes if node is not None else None
+
+
+def draw(trace: Trace, view: View, level: str) -> graphviz.Digraph:
+    """The View as a digraph: nested clusters, nodes, then every edge at the top level."""
+    g = graph(trace, level)
+    labels = _Labels(trace, view)
+    contents: dict[str | None, list[tuple[str, str]]] = {}
+    for bid, box in view.boxes.items():
+        contents.setdefault(box.parent, []).append(("box", bid))
+    for uid, unit in view.units.items():
+        contents.setdefault(unit.box, []).append(("unit", uid))
+    order = {uid: i for i, uid in enumerate([*view.units, *view.boxes])}
+    first = {bid: min(_first_unit(view, contents, bid), default=0) for bid in view.boxes}
+    for items in contents.values():
+        items.sort(key=lambda kv: first[kv[1]] if kv[0] == "box" else order[kv[1]])
+    fills = iter(STAGE_FILLS * 64)
+    _fill(g, labels, contents, None, fills)
+    edges = Edges()
+    for (src, dst), found in view.edges.items():
+        role = view.roles.get((src, dst))
+        shapes = {e.shape for e in found}
+        tails = {e.src for e in found}
+        text = _edge_text(labels, src, next(iter(shapes)) if len(shapes) == 1 else None)
+        if len(tails) > 1 and text:
+            text = f"{len(tails)} × {text}"
+        edges.add(
+            labels.ids[src],
+            labels.ids[dst],
+            label=label(text) if text else None,
+            style="dashed" if role == "identity" else None,
+            color=PROJECTION if role == "projection" else None,
+        )
+    return edges.draw(g)
+
+
+def _first_unit(view: View, contents, bid: str) -> list[int]:
+    order = {uid: i for i, uid in enumerate(view.units)}
+    found = []
+    for kind, item in contents.get(bid, []):
+        found += [order[item]] if kind == "unit" else _first_unit(view, contents, item)
+    return found
+
+
+def _edge_text(labels: _Labels, src: str, shape) -> str | None:
+    """An edge's shape, unless the node it leaves already shows it."""
+    if shape is None:
+        return None
+    if shape in {e.shape for (_, d), found in labels.view.edges.items() if d == src for e in found}:
+        return None  # unchanged by the node it leaves: said on the way in
+    unit = labels.view.units[src]
+    if unit.kind in ("module", "group", "input"):
+        shown = labels._output(src if unit.kind != "group" else (unit.run or (src,))[-1])
+        if first_shape(shown) == shape:
+            return None
+    return shape_text(shape)
+
+
+def _fill(g, labels: _Labels, contents, parent: str | None, fills) -> None:
+    """Draw the boxes and units inside `parent`, boxes as clusters, recursively."""
+    for kind, item in contents.get(parent, []):
+        if kind == "unit":
+            _node(g, labels, item, fills if parent is None else None)
+            continue
+        box = labels.view.boxes[item]
+        if item in labels.flat:
+            _fill(g, labels, contents, item, fills)
+            continue
+        with g.subgraph(name=f"cluster_{labels.ids[item]}") as c:
+            if box.kind == "part":
+                c.attr(label=label(item.lstrip("~")), labeljust="l", fontsize="11")
+                shade = PART_FILLS[item]
+            else:
+                text = " · ".join(labels.title(item, box.run, box.parent))
+                if box.kind == "skeleton":
+                    params, macs = labels.totals(box.run or (item,))
+                    text += " · " + figures(None, params, macs, "all: " if box.run else "")
+                c.attr(label=label(text), labeljust="l", fontsize="10" if parent else "11")
+                shade = next(fills) if parent is None else "white"
+            style = "rounded,filled" if shade != "white" else "rounded"
+            c.attr(style=style, fillcolor=shade, color=shade if shade != "white" else LINE)
+            _fill(c, labels, contents, item, fills)
+
+
+def _node(g, labels: _Labels, uid: str, fills) -> None:
+    unit = labels.view.units[uid]
+    lines = [line for line in labels.unit_lines(uid) if line]
+    nid = labels.ids[uid]
+    if unit.kind == "op":
+        small = len(lines[0]) <= 1
+        g.node(nid, label(*lines), shape="circle" if small else "box", width="0.22",
+               height="0.22", fixedsize="true" if small else "false", fontsize="9",
+               margin="0.06,0.02", style="filled" if small else "rounded,filled")  # fmt: skip
+    elif unit.kind in ("input", "output"):
+        g.node(nid, label(*lines), shape="plain", style="", fontcolor=LINE)
+    elif unit.kind == "part":
+        g.node(nid, label(*lines), fillcolor=PART_FILLS[uid])
+    elif unit.kind == "group" and fills is not None:
+        g.node(nid, label(*lines), fillcolor=next(fills))
+    elif any(s == uid and r == "projection" for (s, _), r in labels.view.roles.items()):
+        g.node(nid, label(*lines), color=PROJECTION, fontcolor=PROJECTION)
+    else:
+        g.node(nid, label(*lines))
