@@ -137,12 +137,14 @@ def shape_text(tree: Any) -> str:
     return chw(found) if found else "-"
 
 
-def figures(shape: Any, params: int, macs: int, prefix: str = "") -> str:
-    """'256x56x56 · 70.4 k params · 218.0 M MACs'; zero figures are left out."""
-    parts = [shape_text(shape)] if shape is not None else []
-    parts += [si(params, " params", 1)] if params else []
-    parts += [si(macs, " MACs", 1)] if macs else []
-    return prefix + " · ".join(parts)
+def figures(shape: Any, params: int, macs: int, runs: int = 1) -> str:
+    """'256x56x56 · 70.4 k params · 218.0 M MACs'; zero figures are left out. For a run
+    drawn once, the shape is each member's and the figures are the run's: 'all 6: ...'."""
+    work = [f"{si(params, '', 1)} params"] if params else []
+    work += [f"{si(macs, '', 1)} MACs"] if macs else []
+    if runs > 1 and work:
+        work[0] = f"all {runs}: {work[0]}"
+    return " · ".join(([shape_text(shape)] if shape is not None else []) + work)
 
 
 def brief(records: list[ModuleRecord]) -> str:

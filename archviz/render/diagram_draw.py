@@ -125,7 +125,8 @@ class _Labels:
             after = [layer_text(r) for r in self.leaves(unit.members[1:])]
             return [" ".join([SYMBOLS.get(self.nodes[uid].type, self.nodes[uid].type), *after])]
         if unit.kind == "module" and record is not None:
-            return [layer_text(record), figures(record.output_shapes, record.params, record.macs)]
+            out, params, macs = record.output_shapes, record.params_total, record.macs_total
+            return [layer_text(record), figures(out, params, macs)]
         run = unit.run or (uid,)
         params, macs = self.totals(run)
         out = self._output(unit.members[-1] if unit.kind == "chain" else run[-1])
@@ -133,18 +134,17 @@ class _Labels:
             lines = self.title(uid, unit.run, unit.box)
             summary = summary_lines(self.leaves((uid,)))
             lines += summary if len(summary) <= 2 else []
-            prefix = f"all {len(run)}: " if len(run) > 1 else ""
-            return [*lines, figures(out, params, macs, prefix)]
+            return [*lines, figures(out, params, macs, len(run))]
         if unit.kind == "part":
             return [uid.lstrip("~"), *self.summary(unit.members), figures(None, *self.totals(unit.members))]
         params, macs = self.totals(unit.members)
         if unit.box in self.flat and uid in self.view.branches:
             box = self.view.boxes[unit.box]
             params, macs = self.totals(box.run or (box.id,))
-            prefix = f"all {len(box.run)}: " if box.run else ""
             title = self.title(box.id, box.run, box.parent)
             out = self._output(box.run[-1] if box.run else box.id)
-            return [" · ".join(title), *self.summary(unit.members), figures(out, params, macs, prefix)]
+            lines = [" · ".join(title), *self.summary(unit.members)]
+            return [*lines, figures(out, params, macs, len(box.run))]
         if unit.box and (params, macs) == self.totals((unit.box,)):
             return self.summary(unit.members)  # the box's title already says it
         return [*self.summary(unit.members), figures(None, params, macs)]
@@ -172,14 +172,16 @@ def draw(trace: Trace, view: View, level: str) -> graphviz.Digraph:
         items.sort(key=lambda kv: first[kv[1]] if kv[0] == "box" else order[kv[1]])
     fills = iter(STAGE_FILLS * 64)
     _fill(g, labels, contents, None, fills)
-    edges = Edges()
+    edges, said = Edges(), set()
     for (src, dst), found in view.edges.items():
         role = view.roles.get((src, dst))
         shapes = {e.shape for e in found}
         tails = {e.src for e in found}
-        text = _edge_text(labels, src, next(iter(shapes)) if len(shapes) == 1 else None)
-        if len(tails) > 1 and text:
-            text = f"{len(tails)} × {text}"
+        shape = next(iter(shapes)) if len(shapes) == 1 else None
+        text = _edge_text(labels, src, shape) if (src, shape) not in said else None
+        said.add((src, shape))  # a fan-out says its shape once
+        if len(tails) > 1 and shape is not None:
+            text = f"{len(tails)} × {shape_text(shape)}"
         edges.add(
             labels.ids[src],
             labels.ids[dst],
@@ -230,7 +232,7 @@ def _fill(g, labels: _Labels, contents, parent: str | None, fills) -> None:
                 text = " · ".join(labels.title(item, box.run, box.parent))
                 if box.kind == "skeleton":
                     params, macs = labels.totals(box.run or (item,))
-                    text += " · " + figures(None, params, macs, "all: " if box.run else "")
+                    text += " · " + figures(None, params, macs, len(box.run))
                 c.attr(label=label(text), labeljust="l", fontsize="10" if parent else "11")
                 shade = next(fills) if parent is None else "white"
             style = "rounded,filled" if shade != "white" else "rounded"
