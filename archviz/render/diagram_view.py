@@ -14,7 +14,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from archviz.graph import Group, groups, loose_signatures, predecessors, repeat_runs, top_level
+from archviz.graph import (
+    Group,
+    groups,
+    longest_weighted_path,
+    loose_signatures,
+    predecessors,
+    repeat_runs,
+    top_level,
+)
 from archviz.records import Edge, Node, Trace
 
 # Ops that combine several tensors: drawn as small nodes of their own, never folded.
@@ -256,17 +264,21 @@ def _add_boxes(b: _Builder, view: View, box: str | None) -> None:
 
 
 def _shortcut_roles(b: _Builder, view: View) -> None:
-    """Into each residual merge, the input with the most work is the branch; the others are
-    shortcuts: 'projection' when they pass through weighted layers, else 'identity'."""
+    """Into each residual merge, the input on the main path (else the one with the most
+    work) is the branch; the others are
+    shortcuts: 'projection' when they pass through weighted layers inside the block, else
+    'identity' (the block's input itself)."""
     work = {uid: sum(_macs(b, m) for m in unit.members) for uid, unit in view.units.items()}
+    main = {b.unit_of(b.resolve(n)).id for n in longest_weighted_path(b.trace)}
     for (src, dst) in view.edges:
         if not b.is_merge(dst, RESIDUAL):
             continue
         inputs = [s for (s, d) in view.edges if d == dst]
-        branch = max(inputs, key=lambda s: (work.get(s, 0), -inputs.index(s)))
+        branch = max(inputs, key=lambda s: (s in main, work.get(s, 0), -inputs.index(s)))
         view.branches.add(branch)
         if src != branch:
-            role = "projection" if work.get(src, 0) > 0 else "identity"
+            inside = view.units[src].box == view.units[dst].box  # a branch of this block
+            role = "projection" if inside and work.get(src, 0) > 0 else "identity"
             view.roles[(src, dst)] = role
 
 
