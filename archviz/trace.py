@@ -23,6 +23,8 @@ from archviz.flops import OpCounter
 from archviz.models.describe import Layout, layout
 from archviz.records import Architecture, ModuleRecord, ShapeTree, Totals, Trace
 
+_CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
+
 
 class TraceError(ArchvizError):
     """The forward pass failed; the message names the module and its input shapes."""
@@ -252,6 +254,7 @@ class _Recorder:
             elementwise_flops_total=elementwise_total,
             output_bytes=out_bytes,
             param_shapes=tuple(tuple(p.shape) for p in module.parameters(recurse=False)),
+            container=isinstance(module, _CONTAINERS),
         )
         self.watcher.paused = False
 
