@@ -107,3 +107,15 @@ def diagram(
     if depth < 1:
         raise ArchvizError(f"diagram depth must be 1 or more; got {depth}")
     return Diagram(draw(trace, build_view(trace, depth, collapse), f"depth {depth}").source)
+
+
+def detail_depth(trace: Trace, most: int = 60) -> int:
+    """The deepest depth whose diagram still has at most `most` nodes (repeats collapsed):
+    the report's detailed view of a model that has no ResNet preset."""
+    best, previous = 1, -1
+    for depth in range(1, 12):
+        count = len(build_view(trace, depth).units)
+        if count > most or count == previous:
+            break
+        best, previous = depth, count
+    return best

@@ -180,7 +180,8 @@ def draw(trace: Trace, view: View, level: str) -> graphviz.Digraph:
         shape = next(iter(shapes)) if len(shapes) == 1 else None
         text = _edge_text(labels, src, shape) if (src, shape) not in said else None
         said.add((src, shape))  # a fan-out says its shape once
-        if len(tails) > 1 and shape is not None:
+        # several tensors into one node (a run's outputs into a cat): say how many
+        if len(tails) > 1 and len({e.dst for e in found}) == 1 and shape is not None:
             text = f"{len(tails)} × {shape_text(shape)}"
         edges.add(
             labels.ids[src],
@@ -207,10 +208,14 @@ def _edge_text(labels: _Labels, src: str, shape) -> str | None:
     if shape in {e.shape for (_, d), found in labels.view.edges.items() if d == src for e in found}:
         return None  # unchanged by the node it leaves: said on the way in
     unit = labels.view.units[src]
+    shown = None
     if unit.kind in ("module", "group", "input"):
         shown = labels._output(src if unit.kind != "group" else (unit.run or (src,))[-1])
-        if first_shape(shown) == shape:
-            return None
+    elif unit.box in labels.flat and src in labels.view.branches:  # titled with its block
+        box = labels.view.boxes[unit.box]
+        shown = labels._output(box.run[-1] if box.run else box.id)
+    if shown is not None and first_shape(shown) == shape:
+        return None
     return shape_text(shape)
 
 
@@ -230,6 +235,8 @@ def _fill(g, labels: _Labels, contents, parent: str | None, fills) -> None:
                 shade = PART_FILLS[item]
             else:
                 text = " · ".join(labels.title(item, box.run, box.parent))
+                if box.run and box.kind == "group":
+                    text += " · the first shown"  # the members may differ in width
                 if box.kind == "skeleton":
                     params, macs = labels.totals(box.run or (item,))
                     text += " · " + figures(None, params, macs, len(box.run))
