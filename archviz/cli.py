@@ -111,7 +111,8 @@ def trace_cmd(model: str, input_size: str, device: str, depth: int, fmt: str) ->
 @click.option(
     "--level",
     type=click.Choice(LEVELS),
-    help="A ResNet preset: stage (depth 1), block (2), layer (3); every block drawn. [default: stage]",
+    help="ResNet preset: stage (depth 1), block (2), layer (3), every block drawn. "
+    "[default: stage]",
 )
 @click.option(
     "--depth", type=click.IntRange(min=1), help="Open modules down to this depth (1: top level)."

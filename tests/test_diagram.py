@@ -270,9 +270,13 @@ def test_cli_depth_and_collapse(tmp_path: Path) -> None:
     ok = runner.invoke(cli, ["diagram", "resnet50", "-o", str(out), "--depth", "2"])
     assert ok.exit_code == 0, ok.output
     assert "× 5 Bottleneck" in out.read_text()  # layer3.1 .. layer3.5
-    ok = runner.invoke(cli, ["diagram", "resnet50", "-o", str(out), "--depth", "2", "--no-collapse"])
+    ok = runner.invoke(
+        cli, ["diagram", "resnet50", "-o", str(out), "--depth", "2", "--no-collapse"]
+    )
     assert ok.exit_code == 0 and "× 5" not in out.read_text()
-    both = runner.invoke(cli, ["diagram", "resnet50", "-o", str(out), "--level", "block", "--depth", "2"])
+    both = runner.invoke(
+        cli, ["diagram", "resnet50", "-o", str(out), "--level", "block", "--depth", "2"]
+    )
     assert both.exit_code == 2 and "Traceback" not in both.output
     zero = runner.invoke(cli, ["diagram", "resnet50", "-o", str(out), "--depth", "0"])
     assert zero.exit_code == 2

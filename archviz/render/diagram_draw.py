@@ -54,7 +54,9 @@ class _Labels:
     def flat(self) -> set[str]:
         """Skeletons with one merge: no box; their branch's node carries the title."""
         ops = [u.box for u in self.view.units.values() if u.kind == "op"]
-        return {b for b, box in self.view.boxes.items() if box.kind == "skeleton" and ops.count(b) == 1}
+        return {
+            b for b, box in self.view.boxes.items() if box.kind == "skeleton" and ops.count(b) == 1
+        }
 
     @cached_property
     def ids(self) -> dict[str, str]:
@@ -136,7 +138,11 @@ class _Labels:
             lines += summary if len(summary) <= 2 else []
             return [*lines, figures(out, params, macs, len(run))]
         if unit.kind == "part":
-            return [uid.lstrip("~"), *self.summary(unit.members), figures(None, *self.totals(unit.members))]
+            return [
+                uid.lstrip("~"),
+                *self.summary(unit.members),
+                figures(None, *self.totals(unit.members)),
+            ]
         params, macs = self.totals(unit.members)
         if unit.box in self.flat and uid in self.view.branches:
             box = self.view.boxes[unit.box]

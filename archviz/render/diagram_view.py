@@ -197,19 +197,21 @@ def _chains(b: _Builder, gid: str) -> dict[str, str]:
             if dst in preds:
                 preds[dst].add(src)
     out: dict[str, str] = {}
-    prev = None
+    prev = ""
     for kid in kids:
         joins = (
-            prev is not None
+            prev
             and not b.is_merge(prev)
             and not b.is_merge(kid)
             and succs[prev] == {kid}
             and preds[kid] == {prev}
         )
-        if joins and prev:
+        if joins:
             out[kid] = out[prev]
-        elif b.is_merge(kid) or (prev and b.is_merge(prev) and _activation(b, kid, preds, prev)):
-            out[kid] = kid if b.is_merge(kid) else out[prev]  # '+ ReLU': one small node
+        elif b.is_merge(kid):
+            out[kid] = kid
+        elif prev and b.is_merge(prev) and _activation(b, kid, preds, prev):
+            out[kid] = out[prev]  # the ReLU after a residual add: one '+ ReLU' node
         else:
             out[kid] = f"{gid}~{kid}"
         prev = kid
@@ -270,7 +272,7 @@ def _shortcut_roles(b: _Builder, view: View) -> None:
     'identity' (the block's input itself)."""
     work = {uid: sum(_macs(b, m) for m in unit.members) for uid, unit in view.units.items()}
     main = {b.unit_of(b.resolve(n)).id for n in longest_weighted_path(b.trace)}
-    for (src, dst) in view.edges:
+    for src, dst in view.edges:
         if not b.is_merge(dst, RESIDUAL):
             continue
         inputs = [s for (s, d) in view.edges if d == dst]
