@@ -134,15 +134,16 @@ def signatures(trace: Trace) -> Callable[[str], str]:
 
 
 def loose_signatures(trace: Trace) -> Callable[[str], str]:
-    """Like `signatures`, but parameters count by rank, and the output shape must match.
+    """Like `signatures`, but a parameter's input width may differ, and the output must match.
 
     DenseNet's layers in one dense block are one repeated unit although each reads a wider
-    input (the growth rate): same types, same internal edges, same output. ResNet stages of
-    different widths have different outputs, so they stay apart.
+    input (the growth rate): same types, same internal edges, the same weights but for
+    their input dimension (a conv's dim 1, a norm's length), the same output. Inception
+    modules with different branch widths, and ResNet stages of different widths, differ.
     """
     nodes = {n.id: n for n in trace.nodes}
     tree = groups(trace)
-    ranked = _signatures(trace, lambda r: tuple(len(s) for s in _shapes(trace, r)))
+    ranked = _signatures(trace, lambda r: tuple(map(_but_input, _shapes(trace, r))))
 
     def sig(item: str) -> str:
         group = tree.get(item)
@@ -153,6 +154,11 @@ def loose_signatures(trace: Trace) -> Callable[[str], str]:
         return f"{ranked(item)}:{out!r}"
 
     return sig
+
+
+def _but_input(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """A weight's shape without its input width: (out, -1, k, k); a 1-D parameter: (-1,)."""
+    return (-1,) if len(shape) < 2 else (shape[0], -1, *shape[2:])
 
 
 def _signatures(trace: Trace, shapes: Callable[[int | None], tuple]) -> Callable[[str], str]:

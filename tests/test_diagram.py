@@ -280,3 +280,17 @@ def test_cli_depth_and_collapse(tmp_path: Path) -> None:
     assert both.exit_code == 2 and "Traceback" not in both.output
     zero = runner.invoke(cli, ["diagram", "resnet50", "-o", str(out), "--depth", "0"])
     assert zero.exit_code == 2
+
+
+def test_vit_shortcuts_are_the_skips_not_the_branches() -> None:
+    """Pre-norm blocks: x + attn(ln(x)), then x + mlp(ln(x)); drawn once for all 12."""
+    import torchvision
+
+    with torch.device("meta"):
+        model = torchvision.models.vit_b_16()
+    source = diagram(trace(model, name="vit_b_16"), depth=5).source
+    assert "× 12 EncoderBlock" in source
+    _, edges = _dot(source)
+    dashed = sorted((a, b) for a, b, attrs in edges if "dashed" in attrs)
+    # add_0 adds the position embedding; add_1 and add_2 are the first block's residuals
+    assert dashed == [("add_1", "add_2"), ("encoder.dropout", "add_1")]

@@ -109,7 +109,7 @@ def diagram(
     return Diagram(draw(trace, build_view(trace, depth, collapse), f"depth {depth}").source)
 
 
-def detail_depth(trace: Trace, most: int = 60) -> int:
+def detail_depth(trace: Trace, most: int = 70) -> int:
     """The deepest depth whose diagram still has at most `most` nodes (repeats collapsed):
     the report's detailed view of a model that has no ResNet preset."""
     best, previous = 1, -1

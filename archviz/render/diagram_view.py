@@ -271,12 +271,13 @@ def _shortcut_roles(b: _Builder, view: View) -> None:
     shortcuts: 'projection' when they pass through weighted layers inside the block, else
     'identity' (the block's input itself)."""
     work = {uid: sum(_macs(b, m) for m in unit.members) for uid, unit in view.units.items()}
-    main = {b.unit_of(b.resolve(n)).id for n in longest_weighted_path(b.trace)}
+    path = [b.unit_of(b.resolve(n)).id for n in longest_weighted_path(b.trace)]
+    main = set(zip(path, path[1:]))  # edges, not nodes: a skip's source is on the path too
     for src, dst in view.edges:
         if not b.is_merge(dst, RESIDUAL):
             continue
         inputs = [s for (s, d) in view.edges if d == dst]
-        branch = max(inputs, key=lambda s: (s in main, work.get(s, 0), -inputs.index(s)))
+        branch = max(inputs, key=lambda s: ((s, dst) in main, work.get(s, 0), -inputs.index(s)))
         view.branches.add(branch)
         if src != branch:
             inside = view.units[src].box == view.units[dst].box  # a branch of this block

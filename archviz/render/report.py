@@ -153,7 +153,7 @@ def _model_context(
         "diagrams": [
             {
                 "title": title,
-                "svg": _inline(svgs[(name, key)]),
+                "svg": _inline_diagram(svgs[(name, key)]),
                 "path": f"diagrams/{anchor(name)}-{key}.svg",
             }
             for key, title in diagram_views(trace)
@@ -315,6 +315,19 @@ def _diagram_svgs(comparison: Comparison) -> dict[tuple[str, str], str]:
 
 def _tabulate(rows: Sequence[Sequence[str]], headers: Sequence[str], fmt: str) -> str:
     return tabulate(rows, headers=headers, tablefmt=fmt, disable_numparse=True)
+
+
+MIN_SCALE = 0.6  # a wide diagram shrinks to fit its card only so far, then scrolls
+
+
+def _inline_diagram(svg: str) -> Markup:
+    """Inline a Graphviz SVG that never shrinks below MIN_SCALE (labels stay readable on
+    a phone); its card scrolls instead. Graphviz gives the width in points."""
+    found = re.search(r'<svg width="([\d.]+)pt"', svg)
+    if found is None:
+        return _inline(svg)
+    least = round(float(found[1]) * 4 / 3 * MIN_SCALE)
+    return _inline(svg.replace("<svg ", f'<svg style="min-width:{least}px" ', 1))
 
 
 def _inline(svg: str) -> Markup:
