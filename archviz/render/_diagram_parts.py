@@ -1,8 +1,8 @@
-"""Reading a Trace for diagrams: blocks, shortcuts, short layer texts, escaped labels, ids.
+"""Diagram text: short layer texts, figures, escaped labels, the house style.
 
-Everything comes from records (names, types, shapes, own parameter counts). Records carry
+Everything comes from records (types, shapes, parameter shapes and counts). Records carry
 no kernel size or stride, so both are derived: stride from the resolution change, kernel
-from the parameter count (weights = out x in/groups x k x k, plus an optional bias).
+from the weight's shape (out x in/groups x k x k), or from the parameter count.
 """
 
 from __future__ import annotations

@@ -1,9 +1,11 @@
-"""Graphviz block diagrams of a Trace: DOT source from records, never from a model.
+"""Graphviz diagrams of a Trace's dataflow graph, never of a model.
 
-`diagram(trace, level)` builds DOT with the `graphviz` package; `Diagram` renders it with
-Graphviz's `dot` only when an image is asked for. The same Trace always gives the same
-bytes (ids from names or a counter, no timestamps), so diagrams in a docs repo diff cleanly.
-Labels are plain text: user text is escaped here, in `_text`, and nowhere else.
+`diagram(trace, depth=N)` draws modules opened down to depth N (diagram_view.py decides
+what is drawn, diagram_draw.py writes DOT with the `graphviz` package); the ResNet levels
+stage, block and layer are presets of it. `Diagram` renders with Graphviz's `dot` only
+when an image is asked for. The same Trace always gives the same bytes (ids from the
+graph's own ids, no timestamps), so diagrams in a docs repo diff cleanly. Labels are plain
+text, escaped in `_diagram_parts.text` and nowhere else.
 """
 
 from __future__ import annotations
