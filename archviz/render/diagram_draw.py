@@ -31,6 +31,7 @@ from archviz.render._diagram_parts import (
     summary_lines,
 )
 from archviz.render.diagram_view import View
+from archviz.render.explain import CONTAINERS
 
 _PLAIN = re.compile(r"[A-Za-z0-9_.]+(:\d+)?")
 SYMBOLS = {"add": "+", "sub": "−", "mul": "×", "div": "÷", "matmul": "@"}
@@ -104,10 +105,17 @@ class _Labels:
         return full if short.isdigit() else short  # 'layer1.0', not '0'
 
     def kind_text(self, gid: str) -> str:
-        """'3 × Bottleneck' when every child is a group of one type, else the type."""
+        """'3 × Bottleneck' when every child is a group of one type (several, or inside a
+        plain container), else the group's own type."""
         group = self.tree[gid]
         kids = [self.tree[k].type for k in group.children if k in self.tree]
-        if kids and len(kids) == len(group.children) and len(set(kids)) == 1:
+        plain = group.type in CONTAINERS  # a Sequential is what it holds
+        if (
+            kids
+            and len(kids) == len(group.children)
+            and len(set(kids)) == 1
+            and (len(kids) > 1 or plain)
+        ):
             return f"{len(kids)} × {kids[0]}"
         return group.type
 
@@ -241,8 +249,8 @@ def _fill(g, labels: _Labels, contents, parent: str | None, fills) -> None:
                 shade = PART_FILLS[item]
             else:
                 text = " · ".join(labels.title(item, box.run, box.parent))
-                if box.run and box.kind == "group":
-                    text += " · the first shown"  # the members may differ in width
+                if box.kind == "group" and item in labels.view.varied:
+                    text += " · widths vary, first shown"  # DenseNet's widening layers
                 if box.kind == "skeleton":
                     params, macs = labels.totals(box.run or (item,))
                     text += " · " + figures(None, params, macs, len(box.run))

@@ -21,6 +21,7 @@ from archviz.graph import (
     loose_signatures,
     predecessors,
     repeat_runs,
+    signatures,
     top_level,
 )
 from archviz.records import Edge, Node, Trace
@@ -63,6 +64,7 @@ class View:
     boxes: dict[str, Box] = field(default_factory=dict)
     edges: dict[tuple[str, str], list[Edge]] = field(default_factory=dict)
     roles: dict[tuple[str, str], str] = field(default_factory=dict)  # 'identity'/'projection'
+    varied: set[str] = field(default_factory=set)  # runs whose members differ in width
     branches: set[str] = field(default_factory=set)  # units that are a residual's main branch
 
 
@@ -95,7 +97,10 @@ class _Builder:
         return out
 
     def opened(self, gid: str) -> bool:
-        return self.level[gid] < self.depth
+        """Above `depth`, and holding more than one thing: a box around a single child
+        shows nothing new (presets open every stage, a one-block stage too)."""
+        single = len(self.tree[gid].children) == 1 and not self.parts
+        return self.level[gid] < self.depth and not single
 
     @cached_property
     def runs(self) -> tuple[dict[str, tuple[str, int]], dict[str, tuple[str, ...]], dict]:
@@ -246,6 +251,10 @@ def build_view(
         if src != dst:
             view.edges.setdefault((src, dst), []).append(e)
     _shortcut_roles(b, view)
+    strict = signatures(trace)
+    for head, run in b.runs[1].items():
+        if len({strict(g) for g in run}) > 1:
+            view.varied.add(head)
     return view
 
 
