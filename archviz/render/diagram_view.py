@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from itertools import pairwise
 
 from archviz.graph import (
     Group,
@@ -281,7 +282,7 @@ def _shortcut_roles(b: _Builder, view: View) -> None:
     'identity' (the block's input itself)."""
     work = {uid: sum(_macs(b, m) for m in unit.members) for uid, unit in view.units.items()}
     path = [b.unit_of(b.resolve(n)).id for n in longest_weighted_path(b.trace)]
-    main = set(zip(path, path[1:]))  # edges, not nodes: a skip's source is on the path too
+    main = set(pairwise(path))  # edges, not nodes: a skip's source is on the path too
     for src, dst in view.edges:
         if not b.is_merge(dst, RESIDUAL):
             continue
