@@ -112,7 +112,7 @@ def trace_cmd(model: str, input_size: str, device: str, depth: int, fmt: str) ->
     "--level",
     type=click.Choice(LEVELS),
     help="ResNet preset: stage (depth 1), block (2), layer (3), every block drawn. "
-    "[default: stage]",
+    "[default: stage for a ResNet, else the deepest readable depth]",
 )
 @click.option(
     "--depth", type=click.IntRange(min=1), help="Open modules down to this depth (1: top level)."

@@ -144,6 +144,7 @@ def test_graph_not_names_gives_merges_shortcuts_and_runs() -> None:
     assert "× 2 _Residual" in source
     full = diagram(result, depth=2, collapse=False).source
     assert "× 2" not in full and len(_into_merges(full, "+")) == 3
+    assert "two-branches · depth " in diagram(result).source  # no ResNet preset: by depth
 
 
 def test_densenet121_depth3_collapses_dense_layers_and_shows_concatenations() -> None:

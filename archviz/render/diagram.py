@@ -90,12 +90,15 @@ def diagram(
 ) -> Diagram:
     """A diagram of `trace` with modules opened down to `depth`.
 
-    Without `depth`, `level` (stage, block, layer; default stage) picks a ResNet preset of
-    the same drawing: depth 1, 2 or 3, every block drawn, a ResNet's stem and head as parts.
+    Without `depth`, `level` (stage, block, layer; default stage for a ResNet) picks a
+    preset of the same drawing: depth 1, 2 or 3, every block drawn, a ResNet's stem and
+    head as parts. Neither, for a model that is not ResNet-like: `detail_depth`.
     With `collapse`, runs of structurally identical siblings are drawn once as "x N".
     """
     if level is not None and depth is not None:
         raise ArchvizError("give a level or a depth, not both")
+    if level is None and depth is None and trace.architecture is None:
+        depth = detail_depth(trace)  # no preset: the deepest view that stays readable
     if depth is None:
         level = level or "stage"
         if level not in LEVELS:
