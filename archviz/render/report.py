@@ -47,6 +47,7 @@ DEPTH_INTRO_ANY = (
     "branches beside that path are not counted. For ResNets this is the name's number: "
     "stem + convs per block x blocks + classifier."
 )
+ALT = {"stage": "stages", "block": "blocks"}  # the diagrams' alt text in Markdown
 PLOT_TITLES = {"params_macs": "Parameters and MACs", "stage_macs": "MACs per stage"}
 
 
@@ -153,6 +154,7 @@ def _model_context(
         "diagrams": [
             {
                 "title": title,
+                "alt": f"{name} {ALT.get(key, title)}",
                 "svg": _inline_diagram(svgs[(name, key)]),
                 "path": f"diagrams/{anchor(name)}-{key}.svg",
             }
