@@ -201,3 +201,60 @@ def test_hooks_and_mode_are_gone_after_a_failing_forward(device: str) -> None:
         trace(model, (1, 5, 4, 4), device=device)  # 5 channels where 3 are expected
     assert not any(m._forward_hooks or m._forward_pre_hooks for m in model.modules())
     assert torch.overrides._get_current_function_mode_stack() == []
+
+
+def test_cached_meta_kernels_give_the_same_trace_as_the_real_ones() -> None:
+    # archviz.metacache hands out batch/layer norm outputs by shape after the first call;
+    # the records must be the ones the real meta kernels give.
+    from archviz import metacache
+
+    with torch.device("meta"):
+        model = torchvision_vit()
+    cached = trace(model, (1, 3, 64, 64))
+    original = metacache.CACHED.copy()
+    metacache.CACHED.clear()
+    try:
+        plain = trace(model, (1, 3, 64, 64))
+    finally:
+        metacache.CACHED.update(original)
+    assert cached.records == plain.records and cached.edges == plain.edges
+
+
+def torchvision_vit() -> nn.Module:
+    from torchvision.models.vision_transformer import VisionTransformer
+
+    # 64x64 images, 16x16 patches, 2 layers: layer norms and a batch-norm-free encoder
+    return nn.Sequential(
+        nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU(), nn.Upsample(size=64),
+        nn.Conv2d(8, 3, 1),
+        VisionTransformer(64, 16, num_layers=2, num_heads=2, hidden_dim=16, mlp_dim=32),
+    )  # fmt: skip
+
+
+class _Inner(nn.Module):
+    def __init__(self, act: nn.Module) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        self.act = act  # the same module object as the outer model's `shared`
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.fc(x))
+
+
+class _Shared(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.shared = nn.ReLU()
+        self.block = _Inner(self.shared)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.shared(self.block(x))
+
+
+def test_a_module_called_from_two_places_gets_its_call_depth() -> None:
+    # `shared` is named at the top level, but its first call runs inside `block`.
+    t = trace(_Shared(), (2, 4))
+    first, second = (r for r in t.records if r.name == "shared")
+    assert (first.parent, first.depth) == ("block", 2)
+    assert (second.parent, second.depth) == ("", 1)
+    assert [n.scope for n in t.nodes if n.id.startswith("shared")] == [("block",), ()]
