@@ -241,7 +241,7 @@ def _fill(g, labels: _Labels, contents, parent: str | None, fills) -> None:
             continue
         box = labels.view.boxes[item]
         if item in labels.flat:
-            _fill(g, labels, contents, item, fills)
+            _flat(g, labels, contents, item)
             continue
         with g.subgraph(name=f"cluster_{labels.ids[item]}") as c:
             if box.kind == "part":
@@ -261,22 +261,40 @@ def _fill(g, labels: _Labels, contents, parent: str | None, fills) -> None:
             _fill(c, labels, contents, item, fills)
 
 
-def _node(g, labels: _Labels, uid: str, fills) -> None:
+def _flat(g, labels: _Labels, contents, box: str) -> None:
+    """A block drawn without a box: its branch beside its merge (or beside its projection,
+    the merge below), so the shortcuts run straight down beside the blocks."""
+    units = [uid for kind, uid in contents.get(box, []) if kind == "unit"]
+    cuts = {s for (s, _), r in labels.view.roles.items() if r == "projection"} & set(units)
+    beside = cuts or {u for u in units if labels.view.units[u].kind == "op"}
+    row = sorted(u for u in units if u in labels.view.branches or u in beside)
+    row.sort(key=lambda u: u not in labels.view.branches)  # the branch left, the rest right
+    for uid in units:
+        if uid not in row:
+            _node(g, labels, uid, None, group="~cut")
+    with g.subgraph() as same:
+        same.attr(rank="same")
+        for uid in row:
+            side = "~branch" if uid in labels.view.branches else "~cut"
+            _node(same, labels, uid, None, group=side)
+
+
+def _node(g, labels: _Labels, uid: str, fills, **extra: str) -> None:
+    """One node; `extra` attributes (a layout group) are passed on."""
     unit = labels.view.units[uid]
     lines = [line for line in labels.unit_lines(uid) if line]
-    nid = labels.ids[uid]
+    attrs: dict[str, str] = dict(extra)
     if unit.kind == "op":
         small = len(lines[0]) <= 1
-        g.node(nid, label(*lines), shape="circle" if small else "box", width="0.22",
-               height="0.22", fixedsize="true" if small else "false", fontsize="9",
-               margin="0.06,0.02", style="filled" if small else "rounded,filled")  # fmt: skip
+        attrs.update(shape="circle" if small else "box", width="0.22", height="0.22",
+                     fixedsize="true" if small else "false", fontsize="9", margin="0.06,0.02",
+                     style="filled" if small else "rounded,filled")  # fmt: skip
     elif unit.kind in ("input", "output"):
-        g.node(nid, label(*lines), shape="plain", style="", fontcolor=LINE)
+        attrs.update(shape="plain", style="", fontcolor=LINE)
     elif unit.kind == "part":
-        g.node(nid, label(*lines), fillcolor=PART_FILLS[uid])
+        attrs.update(fillcolor=PART_FILLS[uid])
     elif unit.kind == "group" and fills is not None:
-        g.node(nid, label(*lines), fillcolor=next(fills))
+        attrs.update(fillcolor=next(fills))
     elif any(s == uid and r == "projection" for (s, _), r in labels.view.roles.items()):
-        g.node(nid, label(*lines), color=PROJECTION, fontcolor=PROJECTION)
-    else:
-        g.node(nid, label(*lines))
+        attrs.update(color=PROJECTION, fontcolor=PROJECTION)
+    g.node(labels.ids[uid], label(*lines), **attrs)
