@@ -21,6 +21,7 @@ from archviz.errors import ArchvizError
 from archviz.flops import OpCounter
 from archviz.models.describe import Layout, layout
 from archviz.records import Architecture, ModuleRecord, ShapeTree, Totals, Trace
+from archviz.state import preserved_state
 
 
 class TraceError(ArchvizError):
@@ -57,10 +58,11 @@ def trace(
         model.eval()
         # inference_mode makes flop counting silently see nothing; no_grad does not.
         with torch.inference_mode(False), torch.no_grad(), _no_fused_attention(), recorder.counter:
-            if substitutes is None:
-                output = model(*args, **kwargs)
-            else:
-                output = functional_call(model, substitutes, args, kwargs, tie_weights=True)
+            with preserved_state(model):  # attributes the forward rebinds come back
+                if substitutes is None:
+                    output = model(*args, **kwargs)
+                else:
+                    output = functional_call(model, substitutes, args, kwargs, tie_weights=True)
     except Exception as exc:
         raise recorder.failure(exc) from exc
     finally:
