@@ -218,7 +218,9 @@ def report_cmd(
     from archviz.compare import compare
     from archviz.models import STANDARD
     from archviz.render.report import write_report
+    from archviz.render.report_folder import check_report_folder
 
+    check_report_folder(out)  # refuse a folder with the user's files before any work
     names = list(models or STANDARD)
     comparison = compare(names, parse_shape(input_size))
     results = load_or_run(bench_spec, names) if bench_spec else None

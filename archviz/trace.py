@@ -57,12 +57,17 @@ def trace(
             handles.append(module.register_forward_hook(recorder.post, with_kwargs=True))
         model.eval()
         # inference_mode makes flop counting silently see nothing; no_grad does not.
-        with torch.inference_mode(False), torch.no_grad(), _no_fused_attention(), recorder.counter:
-            with preserved_state(model):  # attributes the forward rebinds come back
-                if substitutes is None:
-                    output = model(*args, **kwargs)
-                else:
-                    output = functional_call(model, substitutes, args, kwargs, tie_weights=True)
+        with (
+            torch.inference_mode(False),
+            torch.no_grad(),
+            _no_fused_attention(),
+            recorder.counter,
+            preserved_state(model),  # attributes the forward rebinds come back afterwards
+        ):
+            if substitutes is None:
+                output = model(*args, **kwargs)
+            else:
+                output = functional_call(model, substitutes, args, kwargs, tie_weights=True)
     except Exception as exc:
         raise recorder.failure(exc) from exc
     finally:

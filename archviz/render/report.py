@@ -1,8 +1,9 @@
 """The comparison report: one context dict, rendered to HTML and Markdown by jinja2.
 
 The context is built here, once, from analysis results (Comparison, BenchResult); the
-templates only lay it out. Everything is staged in a scratch folder and moved into place
-at the end, so a failed run leaves the previous report intact.
+templates only lay it out. Everything is rendered in memory first, then written into a
+scratch folder that replaces the report folder in one atomic step (render/report_folder),
+so a failed or killed run leaves the previous report exactly as it was.
 """
 
 from __future__ import annotations
@@ -22,9 +23,9 @@ import archviz
 from archviz.errors import ArchvizError
 from archviz.flops import CONVENTIONS
 from archviz.records import Trace
-from archviz.render.atomic import staging, write_bytes, write_text
 from archviz.render.compare import comparison_table
 from archviz.render.explain import STAGE_COLUMNS, stage_table
+from archviz.render.report_folder import check_report_folder, write_folder
 from archviz.render.templates import environment
 from archviz.render.units import shape, si
 
@@ -56,24 +57,24 @@ def write_report(
         raise ArchvizError(f"unknown report format in {formats}; choose from {FORMATS}")
     from archviz.render.plots import plot_comparison
 
+    check_report_folder(out)
     out = Path(out)
     svgs = _diagram_svgs(comparison)
     plots = plot_comparison(comparison)
     context = build_context(comparison, svgs, plots, bench)
     env = environment()
     pages = {"html": HTML_NAME, "md": MD_NAME}
-    with staging(out) as scratch:
-        for (name, level), svg in sorted(svgs.items()):
-            write_text(scratch / "diagrams" / f"{anchor(name)}-{level}.svg", svg)
-        for key, svg in plots.items():
-            write_text(scratch / "plots" / f"{key}.svg", svg)
-        if bench is not None:
-            from archviz.render.bench_chart import bench_chart
+    files: dict[str, str | bytes] = {
+        f"diagrams/{anchor(name)}-{level}.svg": svg for (name, level), svg in svgs.items()
+    }
+    files.update({f"plots/{key}.svg": svg for key, svg in plots.items()})
+    if bench is not None:
+        from archviz.render.bench_chart import bench_chart
 
-            write_text(scratch / "plots" / "bench.svg", bench_chart(bench))
-        for fmt in formats:
-            text = env.get_template(f"report.{fmt}.j2").render(**context, fmt=fmt)
-            write_bytes(scratch / pages[fmt], text.encode("utf-8"))
+        files["plots/bench.svg"] = bench_chart(bench)
+    for fmt in formats:
+        files[pages[fmt]] = env.get_template(f"report.{fmt}.j2").render(**context, fmt=fmt)
+    write_folder(out, files)
     return [out / pages[fmt] for fmt in formats]
 
 
