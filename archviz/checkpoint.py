@@ -17,6 +17,12 @@ import torch
 from torch import Tensor
 
 from archviz.errors import ArchvizError
+from archviz.load_guard import (
+    check_declared_size,
+    check_pickle_format,
+    check_readable_file,
+    default_limit,
+)
 
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".safetensors")
 
@@ -43,19 +49,25 @@ def looks_like_checkpoint(spec: str | os.PathLike[str]) -> bool:
     return os.path.exists(text) or text.lower().endswith(CHECKPOINT_SUFFIXES)
 
 
-def load_file(path: str | os.PathLike[str]) -> Any:
-    """Read a checkpoint file into plain Python objects and tensors, refusing code."""
+def load_file(
+    path: str | os.PathLike[str], *, max_bytes: int | None = None, reference_bytes: int = 0
+) -> Any:
+    """Read a checkpoint file into plain Python objects and tensors, refusing code.
+
+    Refuses, before allocating, a file whose storages declare more than `max_bytes`
+    (default: 4x the file's size or `reference_bytes`, whichever is larger).
+    """
     file = Path(path)
-    if not file.exists():
-        raise ArchvizError(f"checkpoint {str(file)!r} does not exist")
-    if file.is_dir():
-        raise ArchvizError(f"checkpoint {str(file)!r} is a directory, not a file")
-    if file.stat().st_size == 0:
-        raise ArchvizError(f"checkpoint {str(file)!r} is empty")
+    check_readable_file(file)
+    limit = max_bytes if max_bytes is not None else default_limit(file, reference_bytes)
     if file.suffix.lower() == ".safetensors":
-        return _load_safetensors(file)
+        return _load_safetensors(file)  # its header is checked against the file's size
+    check_pickle_format(file)
+    check_declared_size(file, limit)
     try:
         return torch.load(file, map_location="cpu", weights_only=True)
+    except RecursionError:
+        raise ArchvizError(f"cannot load checkpoint {str(file)!r}: nested too deeply") from None
     except Exception as exc:  # untrusted bytes: any failure is the file's fault
         raise ArchvizError(f"cannot load checkpoint {str(file)!r}: {_why(exc)}") from None
 
@@ -87,10 +99,15 @@ def is_state_dict(obj: object) -> bool:
     )
 
 
+MAX_NESTING = 8  # container levels searched for the weights; real checkpoints use 1 or 2
+
+
 def unwrap(obj: object, source: str) -> tuple[StateDict, str | None]:
     """The state_dict inside a checkpoint and the container path it sat under (or None).
 
     Unwrapping is not a remapping: `{'state_dict': sd, 'epoch': 3}` holds `sd` unchanged.
+    The search is breadth-first and bounded, so a self-referencing or 100,000-deep
+    container is a one-line error, not a RecursionError.
     """
     if is_state_dict(obj):
         assert isinstance(obj, Mapping)
@@ -99,14 +116,30 @@ def unwrap(obj: object, source: str) -> tuple[StateDict, str | None]:
         raise ArchvizError(
             f"{source} holds a {type(obj).__name__}, not a state_dict (a dict of tensors)"
         )
-    for key in CONTAINER_KEYS:
-        inner = obj.get(key)
-        if isinstance(inner, Mapping):
-            try:
-                state_dict, path = unwrap(inner, source)
-            except ArchvizError:
-                continue
-            return state_dict, key if path is None else f"{key}.{path}"
+    level: list[tuple[Mapping, str | None]] = [(obj, None)]
+    seen, cycle = {id(obj)}, False
+    for _depth in range(MAX_NESTING):
+        deeper = []
+        for mapping, path in level:
+            for key in CONTAINER_KEYS:
+                inner = mapping.get(key)
+                where = key if path is None else f"{path}.{key}"
+                if is_state_dict(inner):
+                    assert isinstance(inner, Mapping)
+                    return dict(inner), where
+                if isinstance(inner, Mapping):
+                    cycle = cycle or id(inner) in seen
+                    if id(inner) not in seen:
+                        seen.add(id(inner))
+                        deeper.append((inner, where))
+        level = deeper
+    if cycle:
+        raise ArchvizError(f"{source} holds a container that contains itself, not a state_dict")
+    if level:
+        raise ArchvizError(
+            f"{source} nests containers more than {MAX_NESTING} levels deep without "
+            "reaching a state_dict"
+        )
     keys = ", ".join(repr(k) for k in list(obj)[:8])
     raise ArchvizError(
         f"{source} holds no state_dict: a dict with keys {keys}; expected tensors or "
