@@ -23,6 +23,7 @@ from archviz.load_guard import (
     check_readable_file,
     default_limit,
 )
+from archviz.render.atomic import write_atomic
 
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".safetensors")
 
@@ -147,16 +148,68 @@ def unwrap(obj: object, source: str) -> tuple[StateDict, str | None]:
     )
 
 
-def save_state_dict(state_dict: Mapping[str, Tensor], path: str | os.PathLike[str]) -> None:
-    """Write a plain state_dict: safetensors for `.safetensors`, else `torch.save`."""
+def save_state_dict(
+    state_dict: Mapping[str, Tensor],
+    path: str | os.PathLike[str],
+    *,
+    source: str | os.PathLike[str] | None = None,
+    keep_metadata: bool = False,
+) -> str | None:
+    """Write a state_dict atomically: safetensors for `.safetensors`, else `torch.save`.
+
+    `source` is the checkpoint it came from: never overwritten, and with `keep_metadata`
+    its container entries beside the weights (`epoch`, `optimizer`, ...) are written
+    too, with the weights in their old place. Returns a notice when entries are dropped.
+    """
     file = Path(path)
     tensors = {k: v.detach().contiguous() for k, v in state_dict.items()}
-    try:
+    payload, notice = _with_metadata(tensors, source, keep_metadata, file)
+    inputs = [source] if source is not None and looks_like_checkpoint(source) else []
+
+    def write(tmp: Path) -> None:
         if file.suffix.lower() == ".safetensors":
             from safetensors.torch import save_file
 
-            save_file(tensors, str(file))
+            save_file(tensors, str(tmp))
         else:
-            torch.save(tensors, file)
+            torch.save(payload, tmp)
+
+    try:
+        write_atomic(file, write, inputs=inputs)
+    except ArchvizError:
+        raise
     except Exception as exc:
         raise ArchvizError(f"cannot write {str(file)!r}: {_why(exc)}") from None
+    return notice
+
+
+def _with_metadata(
+    tensors: StateDict, source: str | os.PathLike[str] | None, keep: bool, file: Path
+) -> tuple[Any, str | None]:
+    """The object to save and a notice about container entries left out (or None)."""
+    if source is None or not looks_like_checkpoint(source):
+        return tensors, None
+    original = load_file(source)
+    _, where = unwrap(original, f"checkpoint {os.fspath(source)!r}")
+    if where is None:
+        return tensors, None
+    extras = sorted(str(k) for k in original if str(k) != where.split(".")[0])
+    if not keep:
+        dropped = ", ".join(repr(k) for k in extras) or "the container"
+        return tensors, (
+            f"note: wrote the weights only; dropped {dropped} from the checkpoint's container "
+            "(ask for --keep-metadata to keep them)"
+        )
+    if file.suffix.lower() == ".safetensors":
+        raise ArchvizError(
+            "safetensors holds tensors only: write a .pt file to keep the checkpoint's "
+            f"{', '.join(repr(k) for k in extras)}"
+        )
+    return _replaced(original, where.split("."), tensors), None
+
+
+def _replaced(container: Mapping, path: list[str], value: Any) -> dict:
+    """A copy of `container` with the entry at `path` replaced; the rest shared as is."""
+    out = dict(container)
+    out[path[0]] = value if len(path) == 1 else _replaced(container[path[0]], path[1:], value)
+    return out

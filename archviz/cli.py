@@ -140,9 +140,20 @@ def diagram_cmd(model: str, output: Path, level: str, input_size: str) -> None:
     type=click.Path(dir_okay=False),
     help="Write the (remapped) state_dict here; it loads strictly into the reference.",
 )
+@click.option(
+    "--keep-metadata",
+    is_flag=True,
+    help="With --write-remapped: keep the checkpoint's other entries (epoch, optimizer).",
+)
 @click.pass_context
 def verify_cmd(
-    ctx: click.Context, candidate: str, reference: str, fmt: str, no_forward: bool, out: str | None
+    ctx: click.Context,
+    candidate: str,
+    reference: str,
+    fmt: str,
+    no_forward: bool,
+    out: str | None,
+    keep_metadata: bool,
 ) -> None:
     """Say whether CANDIDATE's weights load into the reference, and exactly why not.
 
@@ -156,8 +167,9 @@ def verify_cmd(
     click.echo(VERIFY_FORMATS[fmt](result))
     loads = result.verdict == "compatible"
     if out is not None and result.verdict != "incompatible":
-        save_state_dict(remapped_state_dict(candidate, result), out)
-        click.echo(f"wrote {out}", err=True)
+        state_dict = remapped_state_dict(candidate, result)
+        notice = save_state_dict(state_dict, out, source=candidate, keep_metadata=keep_metadata)
+        click.echo(f"wrote {out}" + (f"\n{notice}" if notice else ""), err=True)
         loads = True
     elif out is not None:
         click.echo(f"not written: {out} would not load into the reference", err=True)

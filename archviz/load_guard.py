@@ -41,7 +41,9 @@ def check_readable_file(file: Path) -> None:
             raise ArchvizError(f"checkpoint {shown} is a symbolic link loop") from None
         if exc.errno == errno.ENOENT and os.path.islink(file):
             target = os.readlink(file)
-            raise ArchvizError(f"checkpoint {shown} is a link to {target!r}, which does not exist")
+            raise ArchvizError(
+                f"checkpoint {shown} is a link to {target!r}, which does not exist"
+            ) from None
         if exc.errno == errno.ENOENT:
             raise ArchvizError(f"checkpoint {shown} does not exist") from None
         raise ArchvizError(f"cannot read checkpoint {shown}: {exc.strerror}") from None
@@ -118,7 +120,7 @@ def _pickled_storage_bytes(handle: IO[bytes], pickles: int) -> int:
         reader = _Declarations(handle)
         try:
             reader.load()
-        except Exception:  # noqa: BLE001 - a malformed pickle is torch.load's to report
+        except Exception:
             return total + reader.bytes
         total += reader.bytes
     return total

@@ -43,6 +43,7 @@ def write_atomic(
     try:
         if callable(content):
             os.close(fd)
+            fd = -1
             content(tmp)
             fd = os.open(tmp, os.O_RDONLY)
         else:

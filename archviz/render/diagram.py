@@ -33,6 +33,7 @@ from archviz.render._diagram_parts import (
     shape_text,
     summary_lines,
 )
+from archviz.render.atomic import write_atomic
 from archviz.render.units import si
 
 LEVELS = ("stage", "block", "layer")
@@ -86,11 +87,11 @@ class Diagram:
             )
         if fmt != "dot" and not has_dot():
             fallback = target.with_suffix(".dot")
-            fallback.write_text(self.source, encoding="utf-8")
+            write_atomic(fallback, self.source)
             raise ArchvizError(
                 f"Graphviz's `dot` is not on the PATH; wrote {fallback}; {INSTALL_HINT}"
             )
-        target.write_bytes(self.render(fmt))
+        write_atomic(target, self.render(fmt))
         return target
 
 

@@ -17,7 +17,8 @@ import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
 if TYPE_CHECKING:
-    from archviz.compare import Comparison
+    from archviz.render.atomic import write_atomic
+from archviz.compare import Comparison
 
 PLOTS = ("params_macs", "stage_macs")
 _RC: dict[str, Any] = {"svg.hashsalt": "archviz", "font.size": 9, "axes.spines.top": False}
@@ -96,7 +97,7 @@ def save_plots(comparison: Comparison, out_dir: str | Path) -> list[Path]:
             for name, fig in figures.items():
                 for fmt in ("svg", "png"):
                     path = out / f"{name}.{fmt}"
-                    path.write_bytes(_encode(fig, fmt))
+                    write_atomic(path, _encode(fig, fmt))
                     paths.append(path)
         finally:
             for fig in figures.values():

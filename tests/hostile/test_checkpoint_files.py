@@ -41,7 +41,7 @@ def _peak_growth_in_child(path: Path) -> tuple[int, str]:
             outcome = "loaded"
         except ArchvizError as exc:
             outcome = f"refused: {exc}"
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             outcome = f"{type(exc).__name__}: {exc}"
         growth = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024
         os.write(write, f"{growth}\n{outcome}".encode())
