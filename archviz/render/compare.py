@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 from tabulate import tabulate
 
+from archviz.render.escape import md_escape, term_safe
 from archviz.render.units import chw, nbytes, si
 
 if TYPE_CHECKING:
@@ -51,9 +52,10 @@ def comparison_table(comparison: Comparison, tablefmt: str) -> str:
         *(stage for stage, _ in comparison.rows[0].stage_shapes),
         f"Activations (batch {n})",
     ]
+    safe = md_escape if tablefmt in ("github", "pipe") else term_safe
     body = [
         [
-            row.name,
+            safe(row.name),
             row.block,
             "[" + ", ".join(map(str, row.layers)) + "]",
             str(row.depth),

@@ -16,9 +16,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
+from archviz.render.atomic import write_atomic
+
 if TYPE_CHECKING:
-    from archviz.render.atomic import write_atomic
-from archviz.compare import Comparison
+    from archviz.compare import Comparison
 
 PLOTS = ("params_macs", "stage_macs")
 _RC: dict[str, Any] = {"svg.hashsalt": "archviz", "font.size": 9, "axes.spines.top": False}
