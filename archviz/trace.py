@@ -19,6 +19,7 @@ from torch.func import functional_call
 
 from archviz.errors import ArchvizError
 from archviz.flops import OpCounter
+from archviz.memory_guard import check_fits
 from archviz.models.describe import Layout, layout
 from archviz.records import Architecture, ModuleRecord, ShapeTree, Totals, Trace
 from archviz.state import preserved_state
@@ -43,6 +44,7 @@ def trace(
     over `input_size` (one shape, or a list of shapes for several positional inputs).
     """
     target = _check_device(device)
+    check_fits(model, input_size, inputs, target, dtype)  # before any real allocation
     args, kwargs = _make_inputs(input_size, inputs, target, dtype)
     names = {m: n for n, m in model.named_modules()}
     params = _param_counts(model)
