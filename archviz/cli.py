@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import sys
+import warnings
 from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
@@ -62,6 +63,11 @@ def _shape_option(func):
 @click.version_option(package_name="archviz")
 def cli() -> None:
     """Open up PyTorch architectures: trace, explain, compare, verify, benchmark, render."""
+    # Running a model makes PyTorch and torchvision warn about things the user cannot act
+    # on here (deprecations inside torchvision, meta-device notes); stderr is for archviz's
+    # one-line messages.
+    warnings.filterwarnings("ignore", category=UserWarning)
+    warnings.filterwarnings("ignore", category=FutureWarning)
 
 
 @cli.command("models")
