@@ -38,7 +38,7 @@ DETECTION = {
     "ssd300_vgg16": {},
     "ssdlite320_mobilenet_v3_large": {},
 }
-DEFAULT = ("fasterrcnn_mobilenet_v3_large_320_fpn", "retinanet_resnet50_fpn")
+DEFAULT = ("fasterrcnn_mobilenet_v3_large_320_fpn",)  # AnchorGenerator: R-CNN, RetinaNet, FCOS
 
 
 def _describe(value: Any) -> Any:
