@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,9 @@ CONTAINER_KEYS = (
 
 StateDict = dict[str, Tensor]
 
+# The CLI's --max-load-bytes: set for one command, read by every load_file below it.
+MAX_LOAD_BYTES: ContextVar[int | None] = ContextVar("archviz_max_load_bytes", default=None)
+
 
 def looks_like_checkpoint(spec: str | os.PathLike[str]) -> bool:
     """A path to read, as opposed to a model name: an existing path or a checkpoint suffix."""
@@ -60,6 +64,8 @@ def load_file(
     """
     file = Path(path)
     check_readable_file(file)
+    if max_bytes is None:
+        max_bytes = MAX_LOAD_BYTES.get()
     limit = max_bytes if max_bytes is not None else default_limit(file, reference_bytes)
     if file.suffix.lower() == ".safetensors":
         return _load_safetensors(file)  # its header is checked against the file's size

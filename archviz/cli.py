@@ -147,6 +147,11 @@ def diagram_cmd(model: str, output: Path, level: str, input_size: str) -> None:
     help="Write the (remapped) state_dict here; it loads strictly into the reference.",
 )
 @click.option(
+    "--max-load-bytes",
+    type=click.IntRange(min=1),
+    help="Refuse checkpoints declaring more data [default: 4x the file's size].",
+)
+@click.option(
     "--keep-metadata",
     is_flag=True,
     help="With --write-remapped: keep the checkpoint's other entries (epoch, optimizer).",
@@ -160,15 +165,17 @@ def verify_cmd(
     no_forward: bool,
     out: str | None,
     keep_metadata: bool,
+    max_load_bytes: int | None,
 ) -> None:
     """Say whether CANDIDATE's weights load into the reference, and exactly why not.
 
     Exit 0: compatible (or remapped and written with --write-remapped); 1: incompatible,
     compatible only after remapping, or outputs differ; 2: bad input.
     """
-    from archviz.checkpoint import save_state_dict
+    from archviz.checkpoint import MAX_LOAD_BYTES, save_state_dict
     from archviz.verify import remapped_state_dict, verify
 
+    MAX_LOAD_BYTES.set(max_load_bytes)
     result = verify(candidate, reference, forward_check=not no_forward)
     click.echo(VERIFY_FORMATS[fmt](result))
     loads = result.verdict == "compatible"

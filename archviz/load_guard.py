@@ -91,7 +91,7 @@ def check_declared_size(file: Path, limit: int) -> int:
             f"checkpoint {str(file)!r} declares {declared:,} bytes of data, more than the "
             f"limit of {limit:,} ({LIMIT_FACTOR}x its size of {file.stat().st_size:,} bytes, "
             "or the reference's size): refused before loading. If you trust the file, raise "
-            "the limit (max_bytes=, or --max-load-bytes)"
+            "the limit with --max-load-bytes"
         )
     return declared
 

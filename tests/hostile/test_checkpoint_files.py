@@ -128,3 +128,13 @@ def test_unreadable_safetensors_says_permission(tmp_path: Path, monkeypatch) -> 
     with pytest.raises(ArchvizError, match="Permission denied") as info:
         load_file(path)
     assert "FileNotFoundError" not in str(info.value)
+
+
+def test_cli_flag_raises_the_limit(tmp_path: Path) -> None:
+    path = tmp_path / "w.pt"
+    torch.save({"fc.weight": torch.zeros(2, 2)}, path)
+    args = ["verify", str(path), "--against", "resnet18", "--no-forward"]
+    refused = CliRunner().invoke(cli, [*args, "--max-load-bytes", "10"])
+    assert refused.exit_code == 2 and "--max-load-bytes" in refused.output
+    allowed = CliRunner().invoke(cli, [*args, "--max-load-bytes", "100000"])
+    assert allowed.exit_code == 1 and "verdict: incompatible" in allowed.output
