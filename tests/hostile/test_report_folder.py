@@ -284,3 +284,21 @@ def test_manifest_lists_what_was_written(tmp_path: Path) -> None:
     out = _old_report(tmp_path)
     assert rf.read_manifest(out) == set(OLD)
     assert (out / MANIFEST).is_file()
+
+
+def test_without_renameat2_the_fallback_still_swaps_whole(
+    tmp_path: Path, states, monkeypatch
+) -> None:
+    """Kernels or libcs without RENAME_EXCHANGE: three renames, never a mixed folder."""
+    from archviz.render import atomic
+
+    monkeypatch.setattr(atomic, "_renameat2", lambda: None)
+    out = _old_report(tmp_path)
+    _assert_recovers(out, states)
+
+
+def test_committed_reports_folder_is_an_archviz_report() -> None:
+    """`make report` rewrites the repository's reports/: its manifest lists every file."""
+    reports = Path(__file__).resolve().parents[2] / "reports"
+    assert rf.first_foreign(reports) is None
+    assert rf.read_manifest(reports) >= {"README.md", "report.html"}
