@@ -126,7 +126,7 @@ def unwrap(obj: object, source: str) -> tuple[StateDict, str | None]:
     level: list[tuple[Mapping, str | None]] = [(obj, None)]
     seen, cycle = {id(obj)}, False
     for _depth in range(MAX_NESTING):
-        deeper = []
+        deeper: list[tuple[Mapping, str | None]] = []
         for mapping, path in level:
             for key in CONTAINER_KEYS:
                 inner = mapping.get(key)
