@@ -138,7 +138,7 @@ def diagram_cmd(model: str, output: Path, level: str, input_size: str) -> None:
     "--write-remapped",
     "out",
     type=click.Path(dir_okay=False),
-    help="Write the (remapped) state_dict here; it loads strictly into the reference.",
+    help="Write the (remapped) state_dict here once its pairing is decided and re-verified.",
 )
 @click.pass_context
 def verify_cmd(
@@ -147,20 +147,15 @@ def verify_cmd(
     """Say whether CANDIDATE's weights load into the reference, and exactly why not.
 
     Exit 0: compatible (or remapped and written with --write-remapped); 1: incompatible,
-    compatible only after remapping, or outputs differ; 2: bad input.
+    ambiguous, compatible only after remapping, outputs differ, or not written; 2: bad input.
     """
-    from archviz.checkpoint import save_state_dict
-    from archviz.verify import remapped_state_dict, verify
+    from archviz.verify import verify
 
-    result = verify(candidate, reference, forward_check=not no_forward)
+    result = verify(candidate, reference, forward_check=not no_forward, write_remapped=out)
     click.echo(VERIFY_FORMATS[fmt](result))
-    loads = result.verdict == "compatible"
-    if out is not None and result.verdict != "incompatible":
-        save_state_dict(remapped_state_dict(candidate, result), out)
-        click.echo(f"wrote {out}", err=True)
-        loads = True
-    elif out is not None:
-        click.echo(f"not written: {out} would not load into the reference", err=True)
+    if result.write is not None:
+        click.echo(result.write.message, err=True)
+    loads = result.verdict == "compatible" or bool(result.write and result.write.written)
     if not loads or result.forward.status in ("differ", "failed"):
         ctx.exit(1)
 

@@ -1,22 +1,32 @@
-"""Propose how a checkpoint's keys map onto a reference's: pure functions of names and shapes.
+"""Propose how a checkpoint's modules map onto a reference's: pure functions of names and shapes.
 
 Two things go wrong in real checkpoints. A wrapper adds a prefix to every key (`module.`
 from DataParallel/DDP, `_orig_mod.` from torch.compile, `model.`/`backbone.` from training
-frameworks); and a re-implementation names a module differently (a `shortcut` that is
-torchvision's `downsample`). The first is found by voting over key suffixes, the second by
-pairing leftover keys in registration order within each (leaf name, shape) class, so a
-BatchNorm's weight never pairs with its bias even though both are (C,).
+frameworks); and a re-implementation names modules differently (a `shortcut` that is
+torchvision's `downsample`, Hugging Face's `stages.0.layers.0.layer.2.convolution`).
+
+Keys are grouped by owning module (a conv's weight, a BatchNorm's weight, bias and
+buffers move together) and modules are paired, never keys. Pairing takes evidence in
+this order: the observed dataflow graph (given by the caller as `decided`), a known
+library layout, names (token synonyms, stage numbering), then shape where only one
+module of that shape is left in its block or in the model. Equal-shape modules that
+no evidence tells apart are reported as an `Ambiguity`, never paired by their order.
+Everything is linear in the length of the keys: a hostile 100 kB key costs 100 kB.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter, defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
+from archviz import layouts
+
 Shape = tuple[int, ...]
 Shapes = Mapping[str, Shape]
+Signature = tuple[tuple[str, Shape], ...]
 V = TypeVar("V")
 
 # Wrapper prefixes whose origin is worth naming in the report.
@@ -29,6 +39,25 @@ KNOWN_PREFIXES = {
 
 
 @dataclass(frozen=True)
+class Pair:
+    """A candidate module (path after the prefix step) paired with a reference module."""
+
+    candidate: str
+    reference: str
+    evidence: str  # "graph", "layout <name>", "name", "shape"
+
+
+@dataclass(frozen=True)
+class Ambiguity:
+    """Equal-shape modules that could be assigned in more than one way."""
+
+    candidates: tuple[str, ...]
+    references: tuple[str, ...]
+    shapes: str  # e.g. "weight 256x64x1x1"
+    missing: str  # the evidence that would decide
+
+
+@dataclass(frozen=True)
 class Remapping:
     """Candidate key -> reference key. Keys not in `mapping` or `dropped` stay as they are."""
 
@@ -37,6 +66,14 @@ class Remapping:
     renames: tuple[tuple[str, str, int], ...]  # (old name, new name, keys): the summary
     mapping: tuple[tuple[str, str], ...]  # every changed key, candidate -> reference
     dropped: tuple[str, ...]  # candidate keys outside the wrapper prefix
+    pairs: tuple[Pair, ...] = ()  # renamed modules and the evidence for each
+    ambiguities: tuple[Ambiguity, ...] = ()  # unpaired: no evidence decides
+    layout: str | None = None  # a recognised library layout
+    order_guess: tuple[tuple[str, str], ...] = ()  # ambiguous keys paired by order: never used
+
+    @property
+    def decided(self) -> bool:
+        return not self.ambiguities
 
 
 def same_shape(candidate: Shape, reference: Shape) -> bool:
@@ -44,23 +81,35 @@ def same_shape(candidate: Shape, reference: Shape) -> bool:
     return candidate == reference or (reference == () and candidate == (1,))
 
 
-def propose(candidate: Shapes, reference: Shapes) -> Remapping | None:
-    """The remapping that makes the most candidate keys reference keys, or None if none helps."""
+def propose(
+    candidate: Shapes, reference: Shapes, decided: Mapping[str, str] | None = None
+) -> Remapping | None:
+    """The remapping that makes the most candidate keys reference keys, or None if none helps.
+
+    `decided` pairs candidate module paths (as in `candidate`) with reference module paths
+    from stronger evidence than names, e.g. the dataflow graph.
+    """
     strip, add = _best_prefix(candidate, reference)
-    keys: dict[str, str] = {}  # candidate key -> key after the prefix step
+    moved: dict[str, str] = {}  # candidate key -> key after the prefix step
     dropped: list[str] = []
     for key in candidate:
         if key.startswith(strip):
-            keys[key] = add + key[len(strip) :]
+            moved[key] = add + key[len(strip) :]
         else:
             dropped.append(key)
-    renamed = _align({keys[k]: candidate[k] for k in keys}, reference)
-    mapping = tuple(
-        (key, renamed.get(new, new)) for key, new in keys.items() if renamed.get(new, new) != key
-    )
-    if not mapping and not dropped:
+    graph = {add + k[len(strip) :]: v for k, v in (decided or {}).items() if k.startswith(strip)}
+    shapes = {moved[k]: candidate[k] for k in moved}
+    pairs, ambiguities, layout = pair_modules(modules(shapes), modules(reference), graph)
+    renamed = {p.candidate: p.reference for p in pairs}
+    mapping = _key_mapping(moved, renamed)
+    if not mapping and not dropped and not ambiguities:
         return None
-    return Remapping(strip, add, _summarise(renamed), mapping, tuple(dropped))
+    guess = {c: r for a in ambiguities for c, r in zip(a.candidates, a.references, strict=True)}
+    order_guess = _key_mapping({k: m for k, m in moved.items() if _module(m) in guess}, guess)
+    summary = _summarise({c: r for c, r in renamed.items() if c != r})
+    return Remapping(
+        strip, add, summary, mapping, tuple(dropped), pairs, ambiguities, layout, order_guess
+    )
 
 
 def apply(state_dict: Mapping[str, V], remapping: Remapping) -> dict[str, V]:
@@ -69,17 +118,176 @@ def apply(state_dict: Mapping[str, V], remapping: Remapping) -> dict[str, V]:
     return {mapping.get(k, k): v for k, v in state_dict.items() if k not in dropped}
 
 
+def apply_guess(state_dict: Mapping[str, V], remapping: Remapping) -> dict[str, V]:
+    """The remapping with each ambiguity filled in by order: only to test that *some*
+    assignment loads (then the verdict is `ambiguous`, not `incompatible`). Never written."""
+    mapping = dict(remapping.mapping) | dict(remapping.order_guess)
+    dropped = set(remapping.dropped)
+    return {mapping.get(k, k): v for k, v in state_dict.items() if k not in dropped}
+
+
+def confirm_guess(remapping: Remapping) -> Remapping:
+    """The order guess, once a forward pass showed that it computes the candidate's outputs."""
+    extra = tuple(
+        Pair(c, r, "order, confirmed by the forward check")
+        for a in remapping.ambiguities
+        for c, r in zip(a.candidates, a.references, strict=True)
+    )
+    return dataclasses.replace(
+        remapping,
+        mapping=remapping.mapping + remapping.order_guess,
+        pairs=remapping.pairs + extra,
+        ambiguities=(),
+        order_guess=(),
+    )
+
+
+def modules(shapes: Shapes) -> dict[str, dict[str, Shape]]:
+    """Module path -> {leaf name: shape}, in first-seen order: the unit that moves together."""
+    found: dict[str, dict[str, Shape]] = {}
+    for key, shape in shapes.items():
+        path, _, leaf = key.rpartition(".")
+        found.setdefault(path, {})[leaf] = shape
+    return found
+
+
+def signature(leaves: Mapping[str, Shape]) -> Signature:
+    """What must agree for two modules to swap places; `num_batches_tracked` may be absent."""
+    return tuple(sorted((k, v) for k, v in leaves.items() if k != "num_batches_tracked"))
+
+
+def _rename(key: str, renamed: Mapping[str, str]) -> str:
+    path, dot, leaf = key.rpartition(".")
+    return renamed[path] + dot + leaf if path in renamed else key
+
+
+def _module(key: str) -> str:
+    return key.rpartition(".")[0]
+
+
+def _key_mapping(
+    moved: Mapping[str, str], renamed: Mapping[str, str]
+) -> tuple[tuple[str, str], ...]:
+    """Every candidate key whose name changes: by the prefix step, then its module's rename."""
+    pairs = ((key, _rename(new, renamed)) for key, new in moved.items())
+    return tuple((key, new) for key, new in pairs if new != key)
+
+
+def pair_modules(
+    cand: Mapping[str, Mapping[str, Shape]],
+    ref: Mapping[str, Mapping[str, Shape]],
+    decided: Mapping[str, str],
+) -> tuple[tuple[Pair, ...], tuple[Ambiguity, ...], str | None]:
+    """Pair modules the reference lacks with modules it has not matched, by evidence.
+
+    Modules with the same name and signature on both sides are left as they are. Each
+    pass pairs a candidate with a reference only where its key (a name, a name plus
+    signature, a signature) picks out exactly one of each; the passes repeat, so pairing
+    one of two equal-shape modules by name decides the other by elimination.
+    """
+    sigs = {n: signature(v) for n, v in cand.items()}
+    rsigs = {n: signature(v) for n, v in ref.items()}
+    pairs = [Pair(c, r, "graph") for c, r in decided.items() if c in sigs and r in rsigs]
+    taken = {p.candidate for p in pairs} | {p.reference for p in pairs}
+    same = {n for n in cand if n in ref and n not in taken}
+    left = [n for n in cand if n not in same and n not in taken]
+    wanted = [n for n in ref if n not in same and n not in taken]
+    layout = layouts.detect(left)
+    passes: list[tuple[str, Callable[[str], object], Callable[[str], object]]] = []
+    if layout is not None:
+        evidence = f"layout {layout.name}"
+        passes.append(
+            (evidence, lambda c: (layouts.rename(layout, c), sigs[c]), lambda r: (r, rsigs[r]))
+        )
+    passes += [
+        (
+            "name",
+            lambda c: (layouts.canonical(c), sigs[c]),
+            lambda r: (layouts.canonical(r), rsigs[r]),
+        ),
+        ("name", lambda c: (layouts.coarse(c), sigs[c]), lambda r: (layouts.coarse(r), rsigs[r])),
+        (
+            "shape in block",
+            lambda c: (layouts.canonical(_module(c)), sigs[c]),
+            lambda r: (layouts.canonical(_module(r)), rsigs[r]),
+        ),
+        ("shape", lambda c: sigs[c], lambda r: rsigs[r]),
+    ]
+    while True:
+        found = _unique_pairs(left, wanted, passes)
+        if not found:
+            break
+        pairs += found
+        done_c, done_r = {p.candidate for p in found}, {p.reference for p in found}
+        left = [n for n in left if n not in done_c]
+        wanted = [n for n in wanted if n not in done_r]
+    return tuple(pairs), _ambiguities(left, wanted, sigs, rsigs), layout.name if layout else None
+
+
+def _unique_pairs(
+    left: list[str],
+    wanted: list[str],
+    passes: list[tuple[str, Callable[[str], object], Callable[[str], object]]],
+) -> list[Pair]:
+    """The first pass that pairs anything: keys with exactly one module on each side."""
+    for evidence, cand_key, ref_key in passes:
+        by_c: dict[object, list[str]] = defaultdict(list)
+        by_r: dict[object, list[str]] = defaultdict(list)
+        for n in left:
+            by_c[cand_key(n)].append(n)
+        for n in wanted:
+            by_r[ref_key(n)].append(n)
+        found = [
+            Pair(cs[0], by_r[k][0], evidence)
+            for k, cs in by_c.items()
+            if len(cs) == 1 and len(by_r.get(k, ())) == 1
+        ]
+        if found:
+            return found
+    return []
+
+
+def _ambiguities(
+    left: list[str],
+    wanted: list[str],
+    sigs: Mapping[str, Signature],
+    rsigs: Mapping[str, Signature],
+) -> tuple[Ambiguity, ...]:
+    """Equal-shape modules left over in equal numbers: any assignment would load."""
+    by_c: dict[Signature, list[str]] = defaultdict(list)
+    by_r: dict[Signature, list[str]] = defaultdict(list)
+    for n in left:
+        by_c[sigs[n]].append(n)
+    for n in wanted:
+        by_r[rsigs[n]].append(n)
+    found = []
+    for sig, cs in by_c.items():
+        rs = by_r.get(sig, [])
+        if len(cs) == len(rs) >= 2:
+            found.append(Ambiguity(tuple(cs), tuple(rs), _describe(sig), _missing(cs, rs)))
+    return tuple(found)
+
+
+def _describe(sig: Signature) -> str:
+    shapes = ", ".join(f"{leaf} {'x'.join(map(str, shape)) or 'scalar'}" for leaf, shape in sig)
+    return shapes[:200]
+
+
+def _missing(cands: list[str], refs: list[str]) -> str:
+    return (
+        f"no name, layout or shape tells which of {len(cands)} equal-shape candidate modules is "
+        f"which reference module; give the candidate as a module (pkg.mod:factory) so the "
+        f"dataflow graph can decide and a forward pass can check it"
+    )
+
+
 def _best_prefix(candidate: Shapes, reference: Shapes) -> tuple[str, str]:
     """(strip, add): the prefix change that makes the most keys match, ("", "") if none."""
     votes: Counter[tuple[str, str]] = Counter()
-    for key in candidate:
-        for head, tail in _splits(key):
-            if tail in reference:
-                votes[(head, "")] += 1
-    for key in reference:
-        for head, tail in _splits(key):
-            if tail in candidate:
-                votes[("", head)] += 1
+    for _key, head in _matching_tails(candidate, reference):
+        votes[(head, "")] += 1
+    for _key, head in _matching_tails(reference, candidate):
+        votes[("", head)] += 1
     before = sum(1 for k in candidate if k in reference)
     for (strip, add), _ in votes.most_common(3):
         after = sum(
@@ -90,36 +298,25 @@ def _best_prefix(candidate: Shapes, reference: Shapes) -> tuple[str, str]:
     return "", ""
 
 
-def _splits(key: str) -> list[tuple[str, str]]:
-    """'a.b.c' -> [('a.', 'b.c'), ('a.b.', 'c')]: every prefix/rest split at a dot."""
-    parts = key.split(".")
-    return [(".".join(parts[:i]) + ".", ".".join(parts[i:])) for i in range(1, len(parts))]
+def _matching_tails(keys: Shapes, targets: Shapes) -> list[tuple[str, str]]:
+    """(key, head) for each split `head + tail` of a key at a dot where `tail` is a target.
 
-
-def _align(candidate: Shapes, reference: Shapes) -> dict[str, str]:
-    """Pair unexpected keys with missing ones by order within each (leaf, shape) class.
-
-    Accepted only if every missing key finds a partner: a partial pairing of unrelated
-    architectures would be a guess, not a mapping.
+    Only splits whose tail has the length of some target are sliced, so a key costs its
+    length plus a few short slices, never its length times its number of dots.
     """
-    unexpected = [k for k in candidate if k not in reference]
-    missing = [k for k in reference if k not in candidate]
-    if not unexpected or not missing:
-        return {}
-    pools: dict[tuple[str, Shape], list[str]] = defaultdict(list)
-    for key in unexpected:
-        pools[(key.rsplit(".", 1)[-1], candidate[key])].append(key)
-    pairs: dict[str, str] = {}
-    for key in missing:
-        pool = pools.get((key.rsplit(".", 1)[-1], reference[key]))
-        if not pool:
-            return {}
-        pairs[pool.pop(0)] = key
-    return pairs
+    lengths = {len(t) for t in targets}
+    found = []
+    for key in keys:
+        dot = key.find(".")
+        while dot != -1:
+            if len(key) - dot - 1 in lengths and key[dot + 1 :] in targets:
+                found.append((key, key[: dot + 1]))
+            dot = key.find(".", dot + 1)
+    return found
 
 
 def _summarise(pairs: Mapping[str, str]) -> tuple[tuple[str, str, int], ...]:
-    """Collapse key pairs to the names that differ: ('shortcut', 'downsample', 12)."""
+    """Collapse module pairs to the names that differ: ('shortcut', 'downsample', 6)."""
     counts: Counter[tuple[str, str]] = Counter()
     for old, new in pairs.items():
         a, b = old.split("."), new.split(".")
