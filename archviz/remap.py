@@ -17,6 +17,7 @@ Everything is linear in the length of the keys: a hostile 100 kB key costs 100 k
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ Shape = tuple[int, ...]
 Shapes = Mapping[str, Shape]
 Signature = tuple[tuple[str, Shape], ...]
 V = TypeVar("V")
+_DIGITS = re.compile(r"\d+")
 
 # Wrapper prefixes whose origin is worth naming in the report.
 KNOWN_PREFIXES = {
@@ -264,20 +266,22 @@ def _ambiguities(
     for sig, cs in by_c.items():
         rs = by_r.get(sig, [])
         if len(cs) == len(rs) >= 2:
-            found.append(Ambiguity(tuple(cs), tuple(rs), _describe(sig), _missing(cs, rs)))
+            found.append(Ambiguity(tuple(cs), tuple(rs), _describe(sig), _missing()))
     return tuple(found)
 
 
 def _describe(sig: Signature) -> str:
-    shapes = ", ".join(f"{leaf} {'x'.join(map(str, shape)) or 'scalar'}" for leaf, shape in sig)
-    return shapes[:200]
+    """'weight 256x64x1x1', or 'weight 256 and 3 more tensors' for a BatchNorm."""
+    leaf, shape = next(((k, v) for k, v in sig if k == "weight"), sig[0])
+    more = f" and {len(sig) - 1} more tensors" if len(sig) > 1 else ""
+    return f"{leaf[:40]} {'x'.join(map(str, shape)) or 'scalar'}{more}"
 
 
-def _missing(cands: list[str], refs: list[str]) -> str:
+def _missing() -> str:
     return (
-        f"no name, layout or shape tells which of {len(cands)} equal-shape candidate modules is "
-        f"which reference module; give the candidate as a module (pkg.mod:factory) so the "
-        f"dataflow graph can decide and a forward pass can check it"
+        "no name, layout or unique shape tells these modules apart; give the "
+        "candidate as a module (pkg.mod:factory) so its dataflow graph decides and a forward "
+        "pass checks it"
     )
 
 
@@ -316,15 +320,18 @@ def _matching_tails(keys: Shapes, targets: Shapes) -> list[tuple[str, str]]:
 
 
 def _summarise(pairs: Mapping[str, str]) -> tuple[tuple[str, str, int], ...]:
-    """Collapse module pairs to the names that differ: ('shortcut', 'downsample', 6)."""
-    counts: Counter[tuple[str, str]] = Counter()
+    """Collapse module pairs to the names that differ, numbers as '#':
+    ('shortcut', 'downsample', 6), ('stages.#.blocks.#.norm1', 'layer#.#.bn1', 4)."""
+    groups: dict[tuple[str, str], list[tuple[str, str]]] = defaultdict(list)
     for old, new in pairs.items():
         a, b = old.split("."), new.split(".")
         if len(a) == len(b):
             diff = [i for i in range(len(a)) if a[i] != b[i]]
             if diff and diff[-1] - diff[0] + 1 == len(diff):
-                lo, hi = diff[0], diff[-1] + 1
-                counts[(".".join(a[lo:hi]), ".".join(b[lo:hi]))] += 1
-                continue
-        counts[(old, new)] += 1
-    return tuple((old, new, n) for (old, new), n in counts.items())
+                a, b = a[diff[0] : diff[-1] + 1], b[diff[0] : diff[-1] + 1]
+        short = (".".join(a), ".".join(b))
+        groups[(_DIGITS.sub("#", short[0]), _DIGITS.sub("#", short[1]))].append(short)
+    return tuple(
+        (*(key if len(set(members)) > 1 else members[0]), len(members))
+        for key, members in groups.items()
+    )

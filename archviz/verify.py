@@ -115,8 +115,10 @@ def verify(
         verify_write.refuse_own_input(write_remapped, [s.path for s in (cand, ref) if s.path])
     direct = _load(cand.state_dict, ref)
     final, remapping, verdict, forward = direct, None, VERDICTS[0], None
+    graph_note = None
     if not direct.loads:
-        final, remapping, verdict, forward = _remap(cand, ref, direct, forward_check)
+        decided, graph_note = pairing.by_graph(cand.module, ref.module)
+        final, remapping, verdict, forward = _remap(cand, ref, direct, decided, forward_check)
     if forward is None:
         forward = _forward(cand, final, ref, remapping) if forward_check else _skip()
     result = VerifyResult(
@@ -134,7 +136,10 @@ def verify(
         dtype_mismatches=final.dtypes,
         remapping=remapping,
         forward=forward,
-        notes=_notes(cand, ref, final, forward, remapping),
+        notes=(
+            *([graph_note] if graph_note else []),
+            *_notes(cand, ref, final, forward, remapping),
+        ),
     )
     if write_remapped is None:
         return result
@@ -143,12 +148,12 @@ def verify(
 
 
 def _remap(
-    cand: _Side, ref: _Side, direct: _Loaded, forward_check: bool
+    cand: _Side, ref: _Side, direct: _Loaded, decided: dict[str, str], forward_check: bool
 ) -> tuple[_Loaded, Remapping | None, str, ForwardCheck | None]:
     """The pairing, its load, and the verdict; an ambiguity a forward pass settles is settled."""
     shapes = {k: tuple(v.shape) for k, v in cand.state_dict.items()}
     ref_shapes = {k: tuple(v.shape) for k, v in ref.state_dict.items()}
-    proposal = remap.propose(shapes, ref_shapes, pairing.by_graph(cand.module, ref.module))
+    proposal = remap.propose(shapes, ref_shapes, decided)
     if proposal is None:
         return direct, None, VERDICTS[3], None
     after = _load(remap.apply(cand.state_dict, proposal), ref)
@@ -225,7 +230,9 @@ def _forward(cand: _Side, final: _Loaded, ref: _Side, remapping: Remapping | Non
         return forward_check_mod.not_compared("the reference is a state_dict, with no module")
     if final.module is None:
         if remapping is not None and not remapping.decided:
-            return forward_check_mod.not_compared("the pairing is ambiguous, so nothing loaded")
+            return forward_check_mod.not_compared(
+                "the pairing is ambiguous, so no remapped model exists to run"
+            )
         return forward_check_mod.not_compared("the weights do not load into the reference")
     if cand.module is None:
         return forward_check_mod.not_compared(

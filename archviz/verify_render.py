@@ -92,10 +92,10 @@ def ambiguity_lines(result: VerifyResult) -> list[str]:
         return []
     lines = []
     for a in result.remapping.ambiguities[:MAX_GROUPS]:
-        cands = ", ".join(_name(c) for c in a.candidates[:4])
-        refs = ", ".join(_name(r) for r in a.references[:4])
-        more = f" (+{len(a.candidates) - 4} more)" if len(a.candidates) > 4 else ""
-        lines.append(f"{cands}{more} <-> {refs} [{a.shapes}]")
+        cands = ", ".join(_name(c) for c in a.candidates[:3])
+        refs = ", ".join(_name(r) for r in a.references[:3])
+        more = f" and {len(a.candidates) - 3} more" if len(a.candidates) > 3 else ""
+        lines += [f"{cands}{more} ({a.shapes})", f"  could be {refs}{more}"]
     if result.remapping.ambiguities:
         lines.append(f"missing evidence: {result.remapping.ambiguities[0].missing}")
     return lines
