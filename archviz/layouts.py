@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 # Name evidence: tokens that mean the same module role across implementations.
 SYNONYMS = {
@@ -30,6 +31,7 @@ SYNONYMS = {
 }
 _INDEXED = {"layers", "blocks"}  # `layers.M` -> `M`
 _STAGES = {"stages", "stage"}  # `stages.N` -> `layerN+1`
+MAX_DEPTH = 64  # module nesting beyond this is not a real model's name: no synonyms
 _KINDS = {"conv", "bn", "fc", "linear"}
 
 
@@ -94,11 +96,15 @@ def _fill(template: str, groups: tuple[str, ...]) -> str:
     return re.sub(r"\{(\d+)(\+?)\}", slot, template)
 
 
+@lru_cache(maxsize=4096)
 def canonical(path: str) -> str:
     """A module path in shared words: synonyms mapped, `stages.N` -> `layerN+1`, `layers.M` -> `M`.
 
     `layer1.0.shortcut.0` and `stages.0.blocks.0.downsample.0` both read `layer1.0.downsample.0`.
+    A path deeper than any real model (a hostile key) is left as it is.
     """
+    if path.count(".") >= MAX_DEPTH:
+        return path
     tokens = path.split(".")
     out: list[str] = []
     i = 0

@@ -278,11 +278,7 @@ def _describe(sig: Signature) -> str:
 
 
 def _missing() -> str:
-    return (
-        "no name, layout or unique shape tells these modules apart; give the "
-        "candidate as a module (pkg.mod:factory) so its dataflow graph decides and a forward "
-        "pass checks it"
-    )
+    return "no name, layout, unique shape or dataflow position tells these modules apart"
 
 
 def _best_prefix(candidate: Shapes, reference: Shapes) -> tuple[str, str]:

@@ -12,10 +12,12 @@ from __future__ import annotations
 import copy
 import dataclasses
 import os
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Union
 
+import torch
 from torch import Tensor, nn
 
 from archviz import forward_check as forward_check_mod
@@ -168,7 +170,8 @@ def _remap(
         return after, proposal, VERDICTS[2], None
     checked = forward_check_mod.compare(cand.module, guess.module)
     if checked.status != "match":  # the order guess computes something else: still unproven
-        return after, proposal, VERDICTS[2], checked
+        note = f"{checked.note}, with the ambiguous modules paired by stored order (so not that)"
+        return after, proposal, VERDICTS[2], dataclasses.replace(checked, note=note)
     return guess, remap.confirm_guess(proposal), VERDICTS[1], checked
 
 
@@ -210,18 +213,30 @@ def _load(state_dict: Mapping[str, Tensor], ref: _Side) -> _Loaded:
         missing = tuple(k for k in expected if k not in state_dict)
         unexpected = tuple(k for k in state_dict if k not in expected)
         return _Loaded(matched, missing, unexpected, shapes, dtypes, None, None)
-    probe = copy.deepcopy(ref.module)
     fitting = {k: v for k, v in state_dict.items() if k not in bad}
     try:
-        found = probe.load_state_dict(fitting, strict=False)
+        with warnings.catch_warnings():  # "copying into a meta parameter is a no-op": intended
+            warnings.simplefilter("ignore", UserWarning)
+            found = _skeleton(ref.module).load_state_dict(fitting, strict=False)
         missing = tuple(k for k in found.missing_keys if k not in bad)
         unexpected = tuple(found.unexpected_keys)
         if not (missing or unexpected or shapes):
+            probe = copy.deepcopy(ref.module)
             probe.load_state_dict(state_dict, strict=True)  # the verdict, confirmed
             return _Loaded(matched, (), (), (), dtypes, None, probe)
     except Exception as exc:
         return _Loaded(matched, (), (), shapes, dtypes, first_line(exc), None)
     return _Loaded(matched, missing, unexpected, shapes, dtypes, None, None)
+
+
+def _skeleton(module: nn.Module) -> nn.Module:
+    """A copy with every tensor on `meta`: PyTorch's own key logic, without copying weights."""
+    memo: dict[int, object] = {}
+    for t in module.parameters():
+        memo[id(t)] = nn.Parameter(torch.empty_like(t, device="meta"), t.requires_grad)
+    for b in module.buffers():
+        memo[id(b)] = torch.empty_like(b, device="meta")
+    return copy.deepcopy(module, memo)
 
 
 def _forward(cand: _Side, final: _Loaded, ref: _Side, remapping: Remapping | None) -> ForwardCheck:
@@ -289,6 +304,11 @@ def _notes(
     cand: _Side, ref: _Side, final: _Loaded, forward: ForwardCheck, remapping: Remapping | None
 ) -> tuple[str, ...]:
     notes = []
+    if remapping is not None and remapping.ambiguities and cand.module is None:
+        notes.append(
+            "to decide the ambiguous pairing, give the candidate as a module (pkg.mod:factory): "
+            "its dataflow graph pairs them and a forward pass checks it"
+        )
     if remapping is not None and remapping.layout:
         notes.append(f"recognised the {remapping.layout} layout: modules renamed by its rules")
     if ref.module is None:

@@ -128,6 +128,21 @@ def test_graph_pairs_the_shortcut_by_what_it_consumes() -> None:
     assert len(pairs) == 35  # 17 convs + 17 BatchNorms + the classifier: every weighted layer
 
 
+def test_without_a_graph_an_order_guess_counts_only_if_outputs_match(monkeypatch) -> None:
+    import sys
+
+    verify_module = sys.modules["archviz.verify"]
+    monkeypatch.setattr(verify_module.pairing, "by_graph", lambda c, r: ({}, "no graph (test)"))
+    wrong = verify(OPAQUE, REF)  # stored order swaps conv3 and the shortcut: outputs differ
+    assert wrong.verdict == "ambiguous" and wrong.forward.status == "differ"
+    assert "paired by stored order (so not that)" in wrong.forward.note
+    assert "no graph (test)" in wrong.notes
+    right = verify("tests.fixtures.shortcut_first:main_first_net", REF)
+    assert right.verdict == "compatible after remapping" and right.remapping is not None
+    assert "order, confirmed by the forward check" in {p.evidence for p in right.remapping.pairs}
+    assert right.forward.status == "match" and right.forward.max_abs_diff == 0.0
+
+
 @pytest.mark.parametrize(
     ("factory", "picked"), [("dataclass_net", "output.logits"), ("dict_net", "output['logits']")]
 )
