@@ -19,6 +19,7 @@ from archviz.errors import ArchvizError
 from archviz.render.bench_table import FORMATS as BENCH_FORMATS
 from archviz.render.diagram import INSTALL_HINT, LEVELS
 from archviz.verify_render import FORMATS as VERIFY_FORMATS
+from archviz.verify_render import term_safe
 
 DEFAULT_INPUT = "1x3x224x224"
 
@@ -154,7 +155,7 @@ def verify_cmd(
     result = verify(candidate, reference, forward_check=not no_forward, write_remapped=out)
     click.echo(VERIFY_FORMATS[fmt](result))
     if result.write is not None:
-        click.echo(result.write.message, err=True)
+        click.echo(term_safe(result.write.message), err=True)
     loads = result.verdict == "compatible" or bool(result.write and result.write.written)
     if not loads or result.forward.status in ("differ", "failed"):
         ctx.exit(1)

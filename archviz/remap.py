@@ -18,26 +18,18 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
-from archviz import layouts
+from archviz import layouts, prefix
 
 Shape = tuple[int, ...]
 Shapes = Mapping[str, Shape]
 Signature = tuple[tuple[str, Shape], ...]
 V = TypeVar("V")
 _DIGITS = re.compile(r"\d+")
-
-# Wrapper prefixes whose origin is worth naming in the report.
-KNOWN_PREFIXES = {
-    "module.": "DataParallel/DistributedDataParallel",
-    "_orig_mod.": "torch.compile",
-    "model.": "a training wrapper such as Lightning",
-    "backbone.": "a detection/segmentation backbone wrapper",
-}
 
 
 @dataclass(frozen=True)
@@ -91,7 +83,7 @@ def propose(
     `decided` pairs candidate module paths (as in `candidate`) with reference module paths
     from stronger evidence than names, e.g. the dataflow graph.
     """
-    strip, add = _best_prefix(candidate, reference)
+    strip, add = prefix.best_prefix(candidate, reference)
     moved: dict[str, str] = {}  # candidate key -> key after the prefix step
     dropped: list[str] = []
     for key in candidate:
@@ -189,32 +181,17 @@ def pair_modules(
     """
     sigs = {n: signature(v) for n, v in cand.items()}
     rsigs = {n: signature(v) for n, v in ref.items()}
-    pairs = [Pair(c, r, "graph") for c, r in decided.items() if c in sigs and r in rsigs]
+    pairs = [
+        Pair(c, r, "graph")
+        for c, r in decided.items()
+        if c in sigs and r in rsigs and sigs[c] == rsigs[r]
+    ]
     taken = {p.candidate for p in pairs} | {p.reference for p in pairs}
     same = {n for n in cand if n in ref and n not in taken}
     left = [n for n in cand if n not in same and n not in taken]
     wanted = [n for n in ref if n not in same and n not in taken]
     layout = layouts.detect(left)
-    passes: list[tuple[str, Callable[[str], object], Callable[[str], object]]] = []
-    if layout is not None:
-        evidence = f"layout {layout.name}"
-        passes.append(
-            (evidence, lambda c: (layouts.rename(layout, c), sigs[c]), lambda r: (r, rsigs[r]))
-        )
-    passes += [
-        (
-            "name",
-            lambda c: (layouts.canonical(c), sigs[c]),
-            lambda r: (layouts.canonical(r), rsigs[r]),
-        ),
-        ("name", lambda c: (layouts.coarse(c), sigs[c]), lambda r: (layouts.coarse(r), rsigs[r])),
-        (
-            "shape in block",
-            lambda c: (layouts.canonical(_module(c)), sigs[c]),
-            lambda r: (layouts.canonical(_module(r)), rsigs[r]),
-        ),
-        ("shape", lambda c: sigs[c], lambda r: rsigs[r]),
-    ]
+    passes = _passes(layout, sigs, rsigs)
     while True:
         found = _unique_pairs(left, wanted, passes)
         if not found:
@@ -226,10 +203,40 @@ def pair_modules(
     return tuple(pairs), _ambiguities(left, wanted, sigs, rsigs), layout.name if layout else None
 
 
+Pass = tuple[str, Callable[[str], object], Callable[[str], object]]
+
+
+def _passes(
+    layout: layouts.Layout | None, sigs: Mapping[str, Signature], rsigs: Mapping[str, Signature]
+) -> list[Pass]:
+    """(evidence, candidate key, reference key), strongest evidence first."""
+    found: list[Pass] = []
+    if layout is not None:
+        found.append(
+            (
+                f"layout {layout.name}",
+                lambda c: (layouts.rename(layout, c), sigs[c]),
+                lambda r: (r, rsigs[r]),
+            )
+        )
+
+    def by(name: Callable[[str], str]) -> tuple[Callable[[str], object], Callable[[str], object]]:
+        return (lambda c: (name(c), sigs[c])), (lambda r: (name(r), rsigs[r]))
+
+    in_block = lambda path: layouts.canonical(_module(path))  # noqa: E731
+    return [
+        *found,
+        ("name", *by(layouts.canonical)),
+        ("name", *by(layouts.coarse)),
+        ("shape in block", *by(in_block)),
+        ("shape", lambda c: sigs[c], lambda r: rsigs[r]),
+    ]
+
+
 def _unique_pairs(
     left: list[str],
     wanted: list[str],
-    passes: list[tuple[str, Callable[[str], object], Callable[[str], object]]],
+    passes: list[Pass],
 ) -> list[Pair]:
     """The first pass that pairs anything: keys with exactly one module on each side."""
     for evidence, cand_key, ref_key in passes:
@@ -279,40 +286,6 @@ def _describe(sig: Signature) -> str:
 
 def _missing() -> str:
     return "no name, layout, unique shape or dataflow position tells these modules apart"
-
-
-def _best_prefix(candidate: Shapes, reference: Shapes) -> tuple[str, str]:
-    """(strip, add): the prefix change that makes the most keys match, ("", "") if none."""
-    votes: Counter[tuple[str, str]] = Counter()
-    for _key, head in _matching_tails(candidate, reference):
-        votes[(head, "")] += 1
-    for _key, head in _matching_tails(reference, candidate):
-        votes[("", head)] += 1
-    before = sum(1 for k in candidate if k in reference)
-    for (strip, add), _ in votes.most_common(3):
-        after = sum(
-            1 for k in candidate if k.startswith(strip) and add + k[len(strip) :] in reference
-        )
-        if after > before:
-            return strip, add
-    return "", ""
-
-
-def _matching_tails(keys: Shapes, targets: Shapes) -> list[tuple[str, str]]:
-    """(key, head) for each split `head + tail` of a key at a dot where `tail` is a target.
-
-    Only splits whose tail has the length of some target are sliced, so a key costs its
-    length plus a few short slices, never its length times its number of dots.
-    """
-    lengths = {len(t) for t in targets}
-    found = []
-    for key in keys:
-        dot = key.find(".")
-        while dot != -1:
-            if len(key) - dot - 1 in lengths and key[dot + 1 :] in targets:
-                found.append((key, key[: dot + 1]))
-            dot = key.find(".", dot + 1)
-    return found
 
 
 def _summarise(pairs: Mapping[str, str]) -> tuple[tuple[str, str, int], ...]:

@@ -265,7 +265,7 @@ def _write(
     result: VerifyResult, cand: _Side, ref: _Side, out: str | os.PathLike[str]
 ) -> WriteOutcome:
     """Write only a decided pairing, and only bytes that load strictly when read back."""
-    why = _why_not_write(result)
+    why = verify_write.why_not(result, candidate_is_module=cand.module is not None)
     if why:
         return WriteOutcome(os.fspath(out), False, why)
     state = dict(cand.state_dict)
@@ -283,21 +283,6 @@ def _write(
         return None if check.status == "match" else f"read back, outputs {check.status}"
 
     return verify_write.write_checked(state, out, recheck)
-
-
-def _why_not_write(result: VerifyResult) -> str | None:
-    if result.verdict == "ambiguous":
-        assert result.remapping is not None
-        names = ", ".join(a.candidates[0] for a in result.remapping.ambiguities[:3])
-        return (
-            f"not written: the pairing of equal-shape modules is ambiguous ({names}); give the "
-            "candidate as a module (pkg.mod:factory) so the pairing can be checked by running it"
-        )
-    if result.verdict == "incompatible":
-        return "not written: the weights would not load into the reference"
-    if result.forward.status in ("differ", "failed"):
-        return f"not written: the forward check {result.forward.status}"
-    return None
 
 
 def _notes(

@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from archviz.remap import KNOWN_PREFIXES
+from archviz.prefix import KNOWN_PREFIXES
 
 if TYPE_CHECKING:  # keeps `archviz --help` free of the torch import
     from archviz.verify import ShapeMismatch, VerifyResult
