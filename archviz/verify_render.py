@@ -86,7 +86,7 @@ def remapping_lines(result: VerifyResult) -> list[str]:
     return lines
 
 
-def ambiguity_lines(result: VerifyResult) -> list[str]:
+def ambiguity_lines(result: VerifyResult, sep: str = "\n    ") -> list[str]:
     """Which modules could be swapped, and the evidence that would decide it."""
     if result.remapping is None:
         return []
@@ -95,7 +95,7 @@ def ambiguity_lines(result: VerifyResult) -> list[str]:
         cands = ", ".join(_name(c) for c in a.candidates[:3])
         refs = ", ".join(_name(r) for r in a.references[:3])
         more = f" and {len(a.candidates) - 3} more" if len(a.candidates) > 3 else ""
-        lines += [f"{cands}{more} ({a.shapes})", f"  could be {refs}{more}"]
+        lines.append(f"{cands}{more} ({a.shapes}){sep}could be {refs}{more}")
     if result.remapping.ambiguities:
         lines.append(f"missing evidence: {result.remapping.ambiguities[0].missing}")
     return lines
@@ -139,7 +139,7 @@ def render_markdown(result: VerifyResult) -> str:
     lines += [f"| {name} | {value} |" for name, value in rows]
     sections = [
         ("Remapping", remapping_lines(r)),
-        ("Ambiguous pairings", ambiguity_lines(r)),
+        ("Ambiguous pairings", ambiguity_lines(r, sep=" ")),
         ("Shape mismatches", _shape_lines(r.shape_mismatches)),
         ("Missing keys", _group_lines(r.missing, "missing")),
         ("Unexpected keys", _group_lines(r.unexpected, "unexpected")),

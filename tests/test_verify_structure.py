@@ -193,3 +193,39 @@ def test_hostile_keys_are_shortened_and_terminal_safe(tmp_path: Path) -> None:
     assert "\x1b" not in stdout and "\u202e" not in stdout and "\\x1b[2J" in stdout
     assert max(map(len, stdout.splitlines())) <= 200 and "(100006 chars)" in stdout
     # Timing (linear in the key length) is measured in benchmarks/bench_verify_keys.py.
+
+
+@pytest.mark.parametrize(
+    ("name", "canonical"),
+    [
+        ("layer1.0.shortcut.0", "layer1.0.downsample.0"),
+        ("stages.0.blocks.0.downsample.0", "layer1.0.downsample.0"),
+        ("encoder.stages.3.layers.2.convolution1", "encoder.layer4.2.conv1"),
+        ("stem.norm", "bn1"),
+        ("classifier", "fc"),
+        ("a." * 100 + "b", "a." * 100 + "b"),  # deeper than any model: left alone
+    ],
+)
+def test_name_evidence(name: str, canonical: str) -> None:
+    from archviz.layouts import canonical as canon
+
+    assert canon(name) == canonical
+
+
+def test_equal_shapes_without_evidence_are_never_paired_by_order() -> None:
+    from archviz import remap
+
+    conv = (256, 64, 1, 1)
+    cand = {"b.side.weight": conv, "b.main.weight": conv}
+    ref = {"b.conv3.weight": conv, "b.downsample.0.weight": conv}
+    proposal = remap.propose(cand, ref)
+    assert proposal is not None and proposal.mapping == () and not proposal.decided
+    (only,) = proposal.ambiguities
+    assert only.candidates == ("b.side", "b.main")
+    assert only.references == ("b.conv3", "b.downsample.0")
+    named = remap.propose({"b.shortcut.weight": conv, "b.main.weight": conv}, ref)
+    assert named is not None and named.decided
+    assert dict(named.mapping) == {
+        "b.shortcut.weight": "b.downsample.0.weight",  # by name
+        "b.main.weight": "b.conv3.weight",  # the one left: by elimination
+    }
