@@ -23,6 +23,8 @@ from archviz.flops import OpCounter
 from archviz.models.describe import Layout, layout
 from archviz.records import Architecture, ModuleRecord, ShapeTree, Totals, Trace
 
+_CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
+
 
 class TraceError(ArchvizError):
     """The forward pass failed; the message names the module and its input shapes."""
@@ -47,7 +49,11 @@ def trace(
     names = {m: n for n, m in model.named_modules()}
     params = _param_counts(model)
     found = layout(model)
-    recorder = _Recorder(names, params, _architecture(model, found), found)
+    static = {
+        m: (not m._modules, tuple(tuple(p.shape) for p in m._parameters.values() if p is not None))
+        for m in names
+    }
+    recorder = _Recorder(names, params, static, _architecture(model, found), found)
     substitutes = _substitutes(model, target, dtype)
     modes = {m: m.training for m in model.modules()}
     handles = []
@@ -63,12 +69,14 @@ def trace(
             torch.no_grad(),
             _no_fused_attention(),
             recorder.counter,
-            recorder.watcher,
         ):
-            if substitutes is None:
-                output = model(*args, **kwargs)
-            else:
-                output = functional_call(model, substitutes, args, kwargs, tie_weights=True)
+            try:
+                if substitutes is None:
+                    output = model(*args, **kwargs)
+                else:
+                    output = functional_call(model, substitutes, args, kwargs, tie_weights=True)
+            finally:
+                recorder.watcher.off()
         recorder.graph.output(output, shape_tree)
     except Exception as exc:
         raise recorder.failure(exc) from exc
@@ -164,6 +172,8 @@ class _Call:
 class _Recorder:
     names: dict[nn.Module, str]
     params: dict[str, tuple[int, int, int, int]]  # own, total, trainable total, buffers total
+    # Per module, read once before the forward: (is a leaf, own parameter shapes).
+    static: dict[nn.Module, tuple[bool, tuple[tuple[int, ...], ...]]]
     arch: Architecture | None
     layout: Layout | None
     counter: OpCounter = field(default_factory=OpCounter)
@@ -184,7 +194,7 @@ class _Recorder:
         return self.stack[-1].inner, self.stack[-1].ops
 
     def pre(self, module: nn.Module, args: tuple, kwargs: dict) -> None:
-        self.watcher.paused = True  # our own shape reads are not the model's ops
+        self.watcher.off()  # our own shape reads are not the model's ops
         name = self.names[module]
         call = self.calls.get(name, 0)
         self.calls[name] = call + 1
@@ -201,7 +211,7 @@ class _Recorder:
         )
         frame.index = len(self.records)
         frame.id = name if call == 0 else f"{name}:{call}"
-        frame.leaf = not any(True for _ in module.children())
+        frame.leaf = self.static[module][0]
         frame.depth = len(self.stack)
         frame.scope = caller.inner if caller else ()
         frame.inner = (*frame.scope, frame.id) if name else frame.scope
@@ -210,10 +220,15 @@ class _Recorder:
             caller.child_calls += 1
         self.records.append(None)  # keep call order: the record is filled in on return
         self.stack.append(frame)
-        self.watcher.paused = False
+        self._resume()
+
+    def _resume(self) -> None:
+        """Watch functional ops again if a container's own code runs next."""
+        if self.stack and not self.stack[-1].leaf:
+            self.watcher.on()
 
     def post(self, module: nn.Module, args: tuple, kwargs: dict, output: Any) -> None:
-        self.watcher.paused = True
+        self.watcher.off()
         frame = self.stack.pop()
         self._node(frame, module, output)
         flops_total = self.counter.flops - frame.flops0
@@ -221,7 +236,7 @@ class _Recorder:
         if self.stack:
             self.stack[-1].child_flops += flops_total
             self.stack[-1].child_elementwise += elementwise_total
-        is_leaf = not any(True for _ in module.children())
+        is_leaf, shapes = self.static[module]
         out_bytes = _tensor_bytes(output)
         if is_leaf:
             self.activation_bytes += out_bytes
@@ -251,9 +266,10 @@ class _Recorder:
             elementwise_flops=elementwise_total - frame.child_elementwise,
             elementwise_flops_total=elementwise_total,
             output_bytes=out_bytes,
-            param_shapes=tuple(tuple(p.shape) for p in module.parameters(recurse=False)),
+            param_shapes=shapes,
+            container=isinstance(module, _CONTAINERS),
         )
-        self.watcher.paused = False
+        self._resume()
 
     def _node(self, frame: _Call, module: nn.Module, output: Any) -> None:
         """A call that ran no child module is one graph node; its own ops fold into it."""
