@@ -13,7 +13,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import lru_cache
 
 # Name evidence: tokens that mean the same module role across implementations.
 SYNONYMS = {
@@ -96,7 +95,6 @@ def _fill(template: str, groups: tuple[str, ...]) -> str:
     return re.sub(r"\{(\d+)(\+?)\}", slot, template)
 
 
-@lru_cache(maxsize=4096)
 def canonical(path: str) -> str:
     """A module path in shared words: synonyms mapped, `stages.N` -> `layerN+1`, `layers.M` -> `M`.
 

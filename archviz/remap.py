@@ -221,7 +221,14 @@ def _passes(
         )
 
     def by(name: Callable[[str], str]) -> tuple[Callable[[str], object], Callable[[str], object]]:
-        return (lambda c: (name(c), sigs[c])), (lambda r: (name(r), rsigs[r]))
+        memo: dict[str, str] = {}  # passes repeat; names are computed once per run
+
+        def cached(path: str) -> str:
+            if path not in memo:
+                memo[path] = name(path)
+            return memo[path]
+
+        return (lambda c: (cached(c), sigs[c])), (lambda r: (cached(r), rsigs[r]))
 
     in_block = lambda path: layouts.canonical(_module(path))  # noqa: E731
     return [
