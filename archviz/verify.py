@@ -1,10 +1,16 @@
 """Does a model or checkpoint load into a reference architecture, and if not, exactly why?
 
-PyTorch's own `load_state_dict` is the ground truth: the reference module (a copy) loads
-the candidate's tensors, its missing/unexpected keys are reported as PyTorch computes them
-(with its allowances, e.g. a BatchNorm's absent `num_batches_tracked` in an old
-checkpoint), and a `compatible` verdict is confirmed by a strict load. Dtype differences
-are reported but do not break compatibility, because `load_state_dict` casts.
+PyTorch's own `load_state_dict` is the ground truth: a weightless (`meta`) copy of the
+reference loads the candidate's tensors, its missing/unexpected keys are reported as
+PyTorch computes them (with its allowances, e.g. a BatchNorm's absent
+`num_batches_tracked` in an old checkpoint), and a loading verdict is confirmed by a
+strict load into a real copy. Dtype differences are reported but do not break
+compatibility, because `load_state_dict` casts.
+
+When keys differ, modules are paired by evidence (archviz/remap.py; the dataflow graph
+in archviz/pairing.py when the candidate is a module). A pairing no evidence decides is
+`ambiguous`, never guessed; the forward check (archviz/forward_check.py) compares outputs
+whenever there is an original to compare with.
 """
 
 from __future__ import annotations

@@ -83,7 +83,7 @@ def write_checked(
         _fsync(str(target.parent))
     finally:
         Path(tmp).unlink(missing_ok=True)
-    return WriteOutcome(str(target), True, f"wrote {target} (read back: loads strictly)")
+    return WriteOutcome(str(target), True, f"wrote {target} (read back and re-verified)")
 
 
 def _same_file(a: Path, b: Path) -> bool:
