@@ -15,42 +15,26 @@ whenever there is an original to compare with.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import os
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Union
 
-import torch
 from torch import Tensor, nn
 
 from archviz import forward_check as forward_check_mod
 from archviz import pairing, remap, verify_write
 from archviz.checkpoint import StateDict, load_file, looks_like_checkpoint, unwrap
 from archviz.errors import ArchvizError
-from archviz.forward_check import ForwardCheck, first_line
+from archviz.forward_check import ForwardCheck
+from archviz.loading import DtypeMismatch, Loaded, ShapeMismatch, load
 from archviz.models.registry import resolve_model
 from archviz.remap import Remapping
 from archviz.verify_write import WriteOutcome
 
 Source = Union[nn.Module, Mapping[str, Tensor], str, "os.PathLike[str]"]
 VERDICTS = ("compatible", "compatible after remapping", "ambiguous", "incompatible")
-
-
-@dataclass(frozen=True)
-class ShapeMismatch:
-    key: str
-    candidate: tuple[int, ...]
-    reference: tuple[int, ...]
-
-
-@dataclass(frozen=True)
-class DtypeMismatch:
-    key: str
-    candidate: str
-    reference: str
 
 
 @dataclass(frozen=True)
@@ -81,23 +65,6 @@ class VerifyResult:
 
 
 @dataclass(frozen=True)
-class _Loaded:
-    """What one load attempt found; `module` holds the weights when it loaded strictly."""
-
-    matched: int
-    missing: tuple[str, ...]
-    unexpected: tuple[str, ...]
-    shapes: tuple[ShapeMismatch, ...]
-    dtypes: tuple[DtypeMismatch, ...]
-    error: str | None
-    module: nn.Module | None
-
-    @property
-    def loads(self) -> bool:
-        return not (self.missing or self.unexpected or self.shapes or self.error)
-
-
-@dataclass(frozen=True)
 class _Side:
     label: str
     state_dict: StateDict
@@ -121,7 +88,7 @@ def verify(
     cand, ref = _resolve(candidate, "candidate"), _resolve(reference, "reference")
     if write_remapped is not None:
         verify_write.refuse_own_input(write_remapped, [s.path for s in (cand, ref) if s.path])
-    direct = _load(cand.state_dict, ref)
+    direct = load(cand.state_dict, ref.state_dict, ref.module)
     final, remapping, verdict, forward = direct, None, VERDICTS[0], None
     graph_note = None
     if not direct.loads:
@@ -156,20 +123,20 @@ def verify(
 
 
 def _remap(
-    cand: _Side, ref: _Side, direct: _Loaded, decided: dict[str, str], forward_check: bool
-) -> tuple[_Loaded, Remapping | None, str, ForwardCheck | None]:
+    cand: _Side, ref: _Side, direct: Loaded, decided: dict[str, str], forward_check: bool
+) -> tuple[Loaded, Remapping | None, str, ForwardCheck | None]:
     """The pairing, its load, and the verdict; an ambiguity a forward pass settles is settled."""
     shapes = {k: tuple(v.shape) for k, v in cand.state_dict.items()}
     ref_shapes = {k: tuple(v.shape) for k, v in ref.state_dict.items()}
     proposal = remap.propose(shapes, ref_shapes, decided)
     if proposal is None:
         return direct, None, VERDICTS[3], None
-    after = _load(remap.apply(cand.state_dict, proposal), ref)
+    after = load(remap.apply(cand.state_dict, proposal), ref.state_dict, ref.module)
     if proposal.decided:
         if after.matched <= direct.matched and not after.loads:
             return direct, None, VERDICTS[3], None
         return after, proposal, VERDICTS[1 if after.loads else 3], None
-    guess = _load(remap.apply_guess(cand.state_dict, proposal), ref)
+    guess = load(remap.apply_guess(cand.state_dict, proposal), ref.state_dict, ref.module)
     if not guess.loads:
         return after, proposal, VERDICTS[3], None
     if cand.module is None or not forward_check or guess.module is None:
@@ -199,53 +166,7 @@ def _resolve(spec: Source, role: str) -> _Side:
     return _Side(str(spec), module.state_dict(), module)
 
 
-def _load(state_dict: Mapping[str, Tensor], ref: _Side) -> _Loaded:
-    """Load into a copy of the reference module as PyTorch would; key logic without one."""
-    expected = ref.state_dict
-    both = [k for k in expected if k in state_dict]
-    shapes = tuple(
-        ShapeMismatch(k, tuple(state_dict[k].shape), tuple(expected[k].shape))
-        for k in both
-        if not remap.same_shape(tuple(state_dict[k].shape), tuple(expected[k].shape))
-    )
-    bad = {m.key for m in shapes}
-    dtypes = tuple(
-        DtypeMismatch(k, _dtype(state_dict[k]), _dtype(expected[k]))
-        for k in both
-        if k not in bad and state_dict[k].dtype != expected[k].dtype
-    )
-    matched = len(both) - len(bad)
-    if ref.module is None:
-        missing = tuple(k for k in expected if k not in state_dict)
-        unexpected = tuple(k for k in state_dict if k not in expected)
-        return _Loaded(matched, missing, unexpected, shapes, dtypes, None, None)
-    fitting = {k: v for k, v in state_dict.items() if k not in bad}
-    try:
-        with warnings.catch_warnings():  # "copying into a meta parameter is a no-op": intended
-            warnings.simplefilter("ignore", UserWarning)
-            found = _skeleton(ref.module).load_state_dict(fitting, strict=False)
-        missing = tuple(k for k in found.missing_keys if k not in bad)
-        unexpected = tuple(found.unexpected_keys)
-        if not (missing or unexpected or shapes):
-            probe = copy.deepcopy(ref.module)
-            probe.load_state_dict(state_dict, strict=True)  # the verdict, confirmed
-            return _Loaded(matched, (), (), (), dtypes, None, probe)
-    except Exception as exc:
-        return _Loaded(matched, (), (), shapes, dtypes, first_line(exc), None)
-    return _Loaded(matched, missing, unexpected, shapes, dtypes, None, None)
-
-
-def _skeleton(module: nn.Module) -> nn.Module:
-    """A copy with every tensor on `meta`: PyTorch's own key logic, without copying weights."""
-    memo: dict[int, object] = {}
-    for t in module.parameters():
-        memo[id(t)] = nn.Parameter(torch.empty_like(t, device="meta"), t.requires_grad)
-    for b in module.buffers():
-        memo[id(b)] = torch.empty_like(b, device="meta")
-    return copy.deepcopy(module, memo)
-
-
-def _forward(cand: _Side, final: _Loaded, ref: _Side, remapping: Remapping | None) -> ForwardCheck:
+def _forward(cand: _Side, final: Loaded, ref: _Side, remapping: Remapping | None) -> ForwardCheck:
     """Compare outputs when there is an original to compare with; say plainly when not."""
     if ref.module is None:
         return forward_check_mod.not_compared("the reference is a state_dict, with no module")
@@ -280,7 +201,7 @@ def _write(
 
     def recheck(path: str) -> str | None:
         again, _ = unwrap(load_file(path), f"written file {path!r}")
-        loaded = _load(again, ref)
+        loaded = load(again, ref.state_dict, ref.module)
         if not loaded.loads:
             return "the written file does not load strictly into the reference"
         if cand.module is None or loaded.module is None:
@@ -292,7 +213,7 @@ def _write(
 
 
 def _notes(
-    cand: _Side, ref: _Side, final: _Loaded, forward: ForwardCheck, remapping: Remapping | None
+    cand: _Side, ref: _Side, final: Loaded, forward: ForwardCheck, remapping: Remapping | None
 ) -> tuple[str, ...]:
     notes = []
     if remapping is not None and remapping.ambiguities and cand.module is None:
@@ -329,7 +250,3 @@ def _head_notes(shapes: tuple[ShapeMismatch, ...], ref_keys: list[str]) -> list[
         f"{head}: {weight.candidate[0]} outputs vs {weight.reference[0]}, a different "
         f"num_classes (build the reference with num_classes={weight.candidate[0]})"
     ]
-
-
-def _dtype(tensor: Tensor) -> str:
-    return str(tensor.dtype).removeprefix("torch.")
