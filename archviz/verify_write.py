@@ -4,6 +4,10 @@ The state_dict goes to a temporary file in the destination's folder, is flushed 
 read back and re-verified; only then does one `os.replace` put it in place. A failed
 check leaves the destination as it was. Writing over the candidate or reference file
 is refused (exit 2): a failure half-way must never eat the user's input.
+
+The temp-file/fsync/rename steps are local because the shared `write_atomic` helper
+(archviz/render/atomic.py) was not on main yet; it can replace them when it lands, as
+long as the read-back check still runs before the rename.
 """
 
 from __future__ import annotations
