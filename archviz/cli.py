@@ -20,6 +20,7 @@ from archviz.errors import ArchvizError
 from archviz.render.bench_table import FORMATS as BENCH_FORMATS
 from archviz.render.diagram import INSTALL_HINT, LEVELS
 from archviz.verify_render import FORMATS as VERIFY_FORMATS
+from archviz.verify_render import term_safe
 
 DEFAULT_INPUT = "1x3x224x224"
 
@@ -160,7 +161,7 @@ def diagram_cmd(
     "--write-remapped",
     "out",
     type=click.Path(dir_okay=False),
-    help="Write the (remapped) state_dict here; it loads strictly into the reference.",
+    help="Write the (remapped) state_dict here once its pairing is decided and re-verified.",
 )
 @click.option(
     "--max-load-bytes",
@@ -186,22 +187,23 @@ def verify_cmd(
     """Say whether CANDIDATE's weights load into the reference, and exactly why not.
 
     Exit 0: compatible (or remapped and written with --write-remapped); 1: incompatible,
-    compatible only after remapping, or outputs differ; 2: bad input.
+    ambiguous, compatible only after remapping, outputs differ, or not written; 2: bad input.
     """
-    from archviz.checkpoint import MAX_LOAD_BYTES, save_state_dict
-    from archviz.verify import remapped_state_dict, verify
+    from archviz.checkpoint import MAX_LOAD_BYTES
+    from archviz.verify import verify
 
     MAX_LOAD_BYTES.set(max_load_bytes)
-    result = verify(candidate, reference, forward_check=not no_forward)
+    result = verify(
+        candidate,
+        reference,
+        forward_check=not no_forward,
+        write_remapped=out,
+        keep_metadata=keep_metadata,
+    )
     click.echo(VERIFY_FORMATS[fmt](result))
-    loads = result.verdict == "compatible"
-    if out is not None and result.verdict != "incompatible":
-        state_dict = remapped_state_dict(candidate, result)
-        notice = save_state_dict(state_dict, out, source=candidate, keep_metadata=keep_metadata)
-        click.echo(f"wrote {out}" + (f"\n{notice}" if notice else ""), err=True)
-        loads = True
-    elif out is not None:
-        click.echo(f"not written: {out} would not load into the reference", err=True)
+    if result.write is not None:
+        click.echo(term_safe(result.write.message), err=True)
+    loads = result.verdict == "compatible" or bool(result.write and result.write.written)
     if not loads or result.forward.status in ("differ", "failed"):
         ctx.exit(1)
 
