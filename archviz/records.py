@@ -41,6 +41,7 @@ class ModuleRecord:
     elementwise_flops: int  # BN, activations, the residual add, pooling: archviz's convention
     elementwise_flops_total: int
     output_bytes: int
+    param_shapes: tuple[Shape, ...] = ()  # the module's own parameters: its structural identity
 
 
 @dataclass(frozen=True)

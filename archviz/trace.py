@@ -17,6 +17,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
+from archviz.dataflow import DataflowRecorder, OpWatcher, PendingNode
 from archviz.errors import ArchvizError
 from archviz.flops import OpCounter
 from archviz.models.describe import Layout, layout
@@ -55,12 +56,20 @@ def trace(
             handles.append(module.register_forward_pre_hook(recorder.pre, with_kwargs=True))
             handles.append(module.register_forward_hook(recorder.post, with_kwargs=True))
         model.eval()
+        recorder.graph.inputs(args, kwargs, shape_tree)
         # inference_mode makes flop counting silently see nothing; no_grad does not.
-        with torch.inference_mode(False), torch.no_grad(), _no_fused_attention(), recorder.counter:
+        with (
+            torch.inference_mode(False),
+            torch.no_grad(),
+            _no_fused_attention(),
+            recorder.counter,
+            recorder.watcher,
+        ):
             if substitutes is None:
                 output = model(*args, **kwargs)
             else:
                 output = functional_call(model, substitutes, args, kwargs, tie_weights=True)
+        recorder.graph.output(output, shape_tree)
     except Exception as exc:
         raise recorder.failure(exc) from exc
     finally:
@@ -141,6 +150,14 @@ class _Call:
     child_flops: int = 0
     child_elementwise: int = 0
     index: int = 0
+    id: str = ""  # graph id: the name, with ":k" for the k-th later call
+    leaf: bool = False
+    depth: int = 0  # call depth: how many module calls enclose this one
+    scope: tuple[str, ...] = ()  # graph ids of the enclosing calls, root excluded
+    inner: tuple[str, ...] = ()  # the scope of what runs inside this call
+    sources: list = field(default_factory=list)  # producers of the inputs
+    ops: list[int] = field(default_factory=list)  # op nodes recorded directly in this call
+    child_calls: int = 0
 
 
 @dataclass
@@ -154,22 +171,51 @@ class _Recorder:
     calls: dict[str, int] = field(default_factory=dict)
     records: list[ModuleRecord | None] = field(default_factory=list)
     activation_bytes: int = 0
+    graph: DataflowRecorder = field(default_factory=DataflowRecorder)
+    watcher: OpWatcher = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.watcher = OpWatcher(self.graph, self._op_scope, shape_tree)
+
+    def _op_scope(self) -> tuple[tuple[str, ...], list[int]] | None:
+        """Where a functional op runs now; None inside a leaf module or outside the model."""
+        if not self.stack or self.stack[-1].leaf:
+            return None
+        return self.stack[-1].inner, self.stack[-1].ops
 
     def pre(self, module: nn.Module, args: tuple, kwargs: dict) -> None:
+        self.watcher.paused = True  # our own shape reads are not the model's ops
         name = self.names[module]
         call = self.calls.get(name, 0)
         self.calls[name] = call + 1
-        parent = self.stack[-1].name if self.stack else None
+        caller = self.stack[-1] if self.stack else None
         inputs = shape_tree((*args, kwargs) if kwargs else args)
         frame = _Call(
-            module, name, call, parent, inputs, self.counter.flops, self.counter.elementwise
+            module,
+            name,
+            call,
+            caller.name if caller else None,
+            inputs,
+            self.counter.flops,
+            self.counter.elementwise,
         )
         frame.index = len(self.records)
+        frame.id = name if call == 0 else f"{name}:{call}"
+        frame.leaf = not any(True for _ in module.children())
+        frame.depth = len(self.stack)
+        frame.scope = caller.inner if caller else ()
+        frame.inner = (*frame.scope, frame.id) if name else frame.scope
+        frame.sources = self.graph.sources((args, kwargs))
+        if caller:
+            caller.child_calls += 1
         self.records.append(None)  # keep call order: the record is filled in on return
         self.stack.append(frame)
+        self.watcher.paused = False
 
     def post(self, module: nn.Module, args: tuple, kwargs: dict, output: Any) -> None:
+        self.watcher.paused = True
         frame = self.stack.pop()
+        self._node(frame, module, output)
         flops_total = self.counter.flops - frame.flops0
         elementwise_total = self.counter.elementwise - frame.elementwise0
         if self.stack:
@@ -185,7 +231,7 @@ class _Recorder:
         self.records[frame.index] = ModuleRecord(
             name=frame.name,
             type=type(module).__name__,
-            depth=0 if not frame.name else frame.name.count(".") + 1,
+            depth=frame.depth,
             parent=frame.parent,
             stage=stage,
             block=block,
@@ -205,7 +251,20 @@ class _Recorder:
             elementwise_flops=elementwise_total - frame.child_elementwise,
             elementwise_flops_total=elementwise_total,
             output_bytes=out_bytes,
+            param_shapes=tuple(tuple(p.shape) for p in module.parameters(recurse=False)),
         )
+        self.watcher.paused = False
+
+    def _node(self, frame: _Call, module: nn.Module, output: Any) -> None:
+        """A call that ran no child module is one graph node; its own ops fold into it."""
+        if not frame.leaf and frame.child_calls:
+            return
+        for index in frame.ops:
+            self.graph.nodes[index].alive = False
+        label = frame.id or "model"
+        node = PendingNode("module", type(module).__name__, frame.scope, frame.index,
+                        shape_tree(output), frame.sources, label)  # fmt: skip
+        self.graph.add(node, output)
 
     def failure(self, exc: Exception) -> Exception:
         if isinstance(exc, ArchvizError) or not self.stack:
@@ -223,11 +282,16 @@ class _Recorder:
         )
 
     def finish(self, *, model, device, dtype, inputs, output, totals) -> Trace:
+        kept = [i for i, r in enumerate(self.records) if r is not None]
         records = _fold_uncalled(
             [r for r in self.records if r is not None], self.params, self.calls
         )
         uncounted = tuple(sorted(self.counter.uncounted.items()))
-        return Trace(model, inputs, output, device, dtype, records, totals, uncounted, self.arch)
+        nodes, edges = self.graph.finish({old: new for new, old in enumerate(kept)})
+        return Trace(
+            model, inputs, output, device, dtype, records, totals, uncounted, self.arch,
+            nodes=nodes, edges=edges,
+        )  # fmt: skip
 
 
 def _fold_uncalled(
