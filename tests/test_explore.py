@@ -104,7 +104,7 @@ def test_group_figures_are_the_records_and_sum_the_leaves() -> None:
     assert by_id["layer2"]["params"] == record.params_total
     leaves = [n for n in t.nodes if n.kind == "module"]
     # activation bytes of every top-level box add up to the trace's total
-    assert sum(b["act"] for b in boxes if b["p"] == -1) == t.totals.activation_bytes
+    assert sum(b.get("act", 0) for b in boxes if b["p"] == -1) == t.totals.activation_bytes
     assert sum(by_id[n.id]["act"] for n in leaves) == t.totals.activation_bytes
 
 
@@ -286,7 +286,10 @@ def test_keyboard_moves_and_opens(browser: Any, pages: Path) -> None:
 def test_expand_all_lays_out_every_module(browser: Any, pages: Path) -> None:
     t = traced("resnet152")
     page = Page(browser, pages / "resnet152.html")
-    assert any(b.endswith("..layer3.35") for b in page.shown())  # the folded run, "x 35"
+    page.click("layer3")
+    assert [b for b in page.shown() if b.startswith("layer3")] == ["layer3.0", "layer3.1..layer3.35"]
+    page.click("layer3.1..layer3.35")  # the folded run, "x 35", opens too
+    assert {f"layer3.{i}" for i in range(36)} <= set(page.shown())
     page.page.click("#expand-all")
     page.page.wait_for_timeout(20)
     page.ready()

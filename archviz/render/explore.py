@@ -132,7 +132,7 @@ class _Boxes:
         for group_id in node.scope:
             if group_id not in self.index:
                 group = self.groups[group_id]
-                record = self.trace.records[group.record]
+                record = self.trace.records[group.record] if group.record is not None else None
                 self._add(group_id, "group", group.type, group.parent, record)
         record = self.trace.records[node.record] if node.record is not None else None
         parent = node.scope[-1] if node.scope else None
@@ -174,10 +174,11 @@ class _Boxes:
 
     def fold_runs(self, fold: int) -> None:
         """Give each long run of identical sibling groups a "run" box as their new parent."""
-        parents: list[str | None] = [None, *self.groups]
-        for parent in parents:
-            for run in graph.repeat_runs(self.trace, parent):
-                if len(run) >= fold and all(g in self.index for g in run):
+        sig = graph.signatures(self.trace)
+        siblings = [graph.top_level(self.trace), *(g.children for g in self.groups.values())]
+        for items in siblings:
+            for run in graph.repeat_runs(self.trace, list(items), sig):
+                if len(run) >= fold:
                     self._add_run(run)
 
     def _add_run(self, run: list[str]) -> None:
@@ -189,9 +190,9 @@ class _Boxes:
             "t": first["t"],
             "p": first["p"],
             "n": len(run),
-            "in": first["in"],
-            "out": members[-1]["out"],
-            **{key: sum(m[key] for m in members) for key in ("params", "macs", "ew", "act")},
+            "in": first.get("in", "-"),
+            "out": members[-1].get("out", "-"),
+            **{key: sum(m.get(key, 0) for m in members) for key in ("params", "macs", "ew", "act")},
         }
         self.index[row["id"]] = len(self.rows)
         self.rows.append(row)
