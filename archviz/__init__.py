@@ -9,8 +9,8 @@ from archviz.compare import Comparison, compare
 from archviz.errors import ArchvizError
 from archviz.explain import DepthExplanation, explain
 from archviz.models import get_model, list_models
-from archviz.render.explore import Explorer, explore
 from archviz.records import ModuleRecord, Totals, Trace
+from archviz.render.explore import Explorer, explore
 from archviz.trace import TraceError, trace
 from archviz.verify import VerifyResult, verify
 

@@ -198,4 +198,3 @@ class _Boxes:
         self.rows.append(row)
         for member in members:
             member["p"] = self.index[row["id"]]
-
