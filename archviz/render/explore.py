@@ -42,13 +42,18 @@ class Explorer:
         """Write the page atomically (temp file + rename)."""
         return write_text(Path(path), self.html)
 
-    def _repr_html_(self) -> str:
-        # srcdoc keeps the page's scripts and styles apart from the notebook's own.
+    def iframe(self, height: int = 680, lazy: bool = False) -> str:
+        """The page in an iframe's srcdoc: its scripts and styles stay apart from the host's."""
+        loading = ' loading="lazy"' if lazy else ""
         return (
-            f'<iframe srcdoc="{html.escape(self.html, quote=True)}" '
-            f'title="{html.escape(self.model)} explorer" '
-            'style="width:100%;height:680px;border:1px solid #ccc;border-radius:4px"></iframe>'
+            f'<iframe srcdoc="{html.escape(self.html, quote=True)}"{loading} '
+            f'title="{html.escape(self.model)}: architecture explorer" '
+            f'style="width:100%;height:{height}px;border:1px solid #d1d9e0;border-radius:6px">'
+            "</iframe>"
         )
+
+    def _repr_html_(self) -> str:
+        return self.iframe()
 
 
 def explore(trace: Trace, *, fold: int = FOLD_MIN) -> Explorer:
