@@ -168,7 +168,7 @@ def browser() -> Iterator[Any]:
 class Page:
     """One explorer page in Chromium, recording console errors, dialogs and requests."""
 
-    def __init__(self, browser: Any, path: Path, width: int = 1280) -> None:
+    def __init__(self, browser: Any, path: Path, width: int = 1280, wait: bool = True) -> None:
         self.url = path.resolve().as_uri()
         self.errors: list[str] = []
         self.requests: list[str] = []
@@ -179,7 +179,8 @@ class Page:
         self.page.on("request", lambda r: r.url != self.url and self.requests.append(r.url))
         self.page.on("dialog", lambda d: (self.dialogs.append(d.message), d.dismiss()))
         self.page.goto(self.url)
-        self.ready()
+        if wait:
+            self.ready()
 
     def ready(self) -> None:
         self.page.wait_for_function("document.body.dataset.state === 'ready'", timeout=60_000)
@@ -322,3 +323,22 @@ def _node(t: Trace, node_id: str):
 
 def _scope_of(t: Trace, node_id: str) -> tuple[str, ...]:
     return _node(t, node_id).scope
+
+
+def test_report_embeds_a_working_explorer_per_model(browser: Any, tmp_path: Path) -> None:
+    from archviz import compare
+    from archviz.render.report import write_report
+
+    write_report(compare(["resnet18", "resnet50"], (1, 3, 64, 64)), tmp_path)
+    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert html.count("<iframe srcdoc=") == 2 and "<script" not in html  # scripts stay framed
+    assert "<iframe" not in (tmp_path / "README.md").read_text(encoding="utf-8")
+    page = Page(browser, tmp_path / "report.html", wait=False)
+    frame = page.page.locator("iframe").nth(1)
+    frame.scroll_into_view_if_needed()
+    inner = frame.content_frame
+    inner.locator("body[data-state=ready]").wait_for(timeout=60_000)
+    inner.locator('g.box[data-id="layer3"]').click()
+    inner.locator('g.box[data-id="layer3.5"]').wait_for()
+    page.shot("explore-in-report.png")
+    page.close()

@@ -139,10 +139,18 @@ def _model_context(
         "block_svg": _inline(svgs[(name, "block")]),
         "stage_diagram": f"diagrams/{anchor(name)}-stage.svg",
         "block_diagram": f"diagrams/{anchor(name)}-block.svg",
+        "explorer": _explorer(trace),
         "layer_count": len(layers),
         "layer_table_html": Markup(layers.to_html(index=False, escape=True, border=0)),
         "layer_table_md": layers.to_markdown(index=False),
     }
+
+
+def _explorer(trace: Trace) -> Markup:
+    """The interactive explorer in an isolated, lazily loaded iframe (HTML report only)."""
+    from archviz.render.explore import explore
+
+    return Markup(explore(trace).iframe(height=640, lazy=True))
 
 
 def layer_table(trace: Trace) -> pd.DataFrame:
