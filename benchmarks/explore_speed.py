@@ -13,6 +13,7 @@ all" is. The page must also stay under 3 MB. Exits 1 if a bar fails.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import sys
@@ -101,6 +102,8 @@ def main() -> int:
         finally:
             browser.close()
     print(f"bars: resnet152 first view < 1 s, expand all < 3 s; every page < {MAX_BYTES / 1e6} MB")
+    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+    print(f"load average during the run: {load} on {os.cpu_count()} CPUs")
     return 0 if ok else 1
 
 

@@ -109,6 +109,19 @@ def test_group_figures_are_the_records_and_sum_the_leaves() -> None:
     assert sum(by_id[n.id]["act"] for n in leaves) == t.totals.activation_bytes
 
 
+def test_shares_stay_within_the_whole_for_attention() -> None:
+    from archviz.models import resolve_model
+
+    t = archviz.trace(resolve_model("torchvision:vit_b_16"), (1, 3, 224, 224), name="vit")
+    data = page_data(t)
+    top = [b for b in data["boxes"] if b["p"] == -1]
+    # nn.MultiheadAttention is a graph node (its out_proj never runs), so its output counts
+    assert sum(b.get("act", 0) for b in top) == data["totals"]["act"]
+    assert sum(b.get("macs", 0) for b in top) == t.totals.macs == data["totals"]["macs"]
+    runs = [b for b in data["boxes"] if b["k"] == "run"]
+    assert [r["n"] for r in runs] == [12]  # the 12 identical encoder layers fold as "x 12"
+
+
 def test_long_runs_of_identical_blocks_fold() -> None:
     t = traced("resnet152")
     boxes = page_data(t)["boxes"]

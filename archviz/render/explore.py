@@ -115,7 +115,9 @@ def page_data(trace: Trace, fold: int = FOLD_MIN) -> dict[str, Any]:
             "macs": t.macs,
             "params": t.params,
             "elementwise": t.elementwise_flops,
-            "act": t.activation_bytes,
+            # every module node's output: Totals counts leaf modules only, and a module whose
+            # children never ran (nn.MultiheadAttention) is a node here
+            "act": sum(row.get("act", 0) for row in boxes.rows if row["k"] == "module"),
         },
         "headline": f"{t.params:,} parameters · {si(t.macs)}MACs · "
         f"{si(t.elementwise_flops)} elementwise FLOPs · input {shape(trace.input_shapes)}",
