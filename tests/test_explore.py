@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
+import re
 import shutil
 from collections.abc import Iterator
 from functools import cache
@@ -18,7 +20,14 @@ from torch import nn
 import archviz
 from archviz.cli import cli
 from archviz.records import Trace
-from archviz.render.explore import elk_source, explore, page_data, script_json
+from archviz.render.explore import (
+    ELK_DIR,
+    ELK_VERSION,
+    elk_source,
+    explore,
+    page_data,
+    script_json,
+)
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 HOSTILE = "</script><script>alert(1)</script>"
@@ -74,10 +83,23 @@ def test_hostile_names_never_reach_the_page_as_markup() -> None:
     assert HOSTILE in {b["id"] for b in json.loads(data)["boxes"]}  # still there, as data
 
 
-def test_vendored_engine_is_inlined_once() -> None:
+def test_vendored_engine_is_inlined_and_nothing_is_fetched() -> None:
     page = explore(hostile_trace()).html
-    assert elk_source() in page and page.count("elk.bundled") <= 1
-    assert "http://" not in page.replace("http://www.w3.org/2000/svg", "").split("elk", 1)[0]
+    assert page.count(elk_source()) == 1
+    # no external scripts, styles, images or fonts: nothing for a browser to fetch
+    assert not re.search(r"""<(script|link|img|iframe)[^>]*(src|href)=""", page)
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", page)
+
+
+def test_vendored_engine_is_the_pinned_release() -> None:
+    readme = (ELK_DIR.parent / "README.md").read_text(encoding="utf-8")
+    digest = hashlib.sha256((ELK_DIR / "elk.bundled.js").read_bytes()).hexdigest()
+    assert f"sha256 `{digest}`" in readme and f"| {ELK_VERSION} |" in readme
+    assert (
+        (ELK_DIR / "LICENSE.md")
+        .read_text(encoding="utf-8")
+        .startswith("# Eclipse Public License - v 2.0")
+    )
 
 
 def test_boxes_follow_the_traced_scopes() -> None:

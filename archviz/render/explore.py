@@ -66,6 +66,7 @@ def explore(trace: Trace, *, fold: int = FOLD_MIN) -> Explorer:
             title=f"{trace.model}: architecture explorer",
             data_json=Markup(script_json(data)),
             elk_source=Markup(elk_source()),
+            elk_version=ELK_VERSION,
         )
     )
     return Explorer(model=trace.model, html=page)
