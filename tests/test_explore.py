@@ -18,6 +18,7 @@ from click.testing import CliRunner
 from torch import nn
 
 import archviz
+from archviz import graph
 from archviz.cli import cli
 from archviz.records import Trace
 from archviz.render.explore import (
@@ -317,6 +318,11 @@ def test_keyboard_moves_and_opens(browser: Any, pages: Path) -> None:
     page.page.keyboard.press("Enter")
     page.ready()
     assert "layer1.0.conv1" in page.shown()
+    page.page.keyboard.press("ArrowRight")  # into the open block: the first thing that ran
+    first = graph.groups(traced("resnet50"))["layer1.0"].children[0]
+    assert page.page.locator("g.box.selected").get_attribute("data-id") == first
+    page.page.keyboard.press("ArrowLeft")  # back out to it
+    assert page.page.locator("g.box.frame.selected").get_attribute("data-id") == "layer1.0"
     page.close()
 
 

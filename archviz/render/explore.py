@@ -95,6 +95,8 @@ def elk_source() -> str:
 
 def page_data(trace: Trace, fold: int = FOLD_MIN) -> dict[str, Any]:
     """The page's JSON: boxes in execution order with their parent, edges between leaves."""
+    if fold < 2:
+        raise ArchvizError(f"fold must be at least 2 (a run of one block is no run), got {fold}")
     if not trace.nodes:
         raise ArchvizError(
             f"the trace of {trace.model} has no dataflow graph; trace it with archviz.trace"
@@ -120,7 +122,7 @@ def page_data(trace: Trace, fold: int = FOLD_MIN) -> dict[str, Any]:
             # children never ran (nn.MultiheadAttention) is a node here
             "act": sum(row.get("act", 0) for row in boxes.rows if row["k"] == "module"),
         },
-        "headline": f"{t.params:,} parameters · {si(t.macs)}MACs · "
+        "headline": f"{t.params:,} parameters · {si(t.macs, 'MACs')} · "
         f"{si(t.elementwise_flops)} elementwise FLOPs · input {shape(trace.input_shapes)}",
         "boxes": boxes.rows,
         "edges": edges,
