@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from torch.overrides import TorchFunctionMode
+from torch.overrides import TorchFunctionMode, _len_torch_function_stack, _pop_mode, _push_mode
 
 from archviz.records import Edge, Node, ShapeTree
 
@@ -151,8 +151,10 @@ class DataflowRecorder:
 class OpWatcher(TorchFunctionMode):
     """Makes a node of every functional op that runs outside leaf modules.
 
-    `where()` is asked for the current scope: None means "inside a leaf module, or not in
-    the model at all", where ops are not nodes.
+    The mode is switched on only while a container module's own code runs (trace.py's
+    hooks call `on`/`off`), so the ops inside convs and norms, and the hooks' own shape
+    reads, pay nothing for it. `where()` gives the current scope, or None where ops are
+    not nodes (inside a leaf module).
     """
 
     def __init__(self, graph: DataflowRecorder, where, shape_of) -> None:
@@ -160,12 +162,26 @@ class OpWatcher(TorchFunctionMode):
         self.graph = graph
         self.where = where
         self.shape_of = shape_of
-        self.paused = False
+        self.active = False
+
+    def on(self) -> None:
+        if not self.active:
+            _push_mode(self)
+            self.active = True
+
+    def off(self) -> None:
+        """Pop this mode, unless the model pushed a mode of its own above it."""
+        if not self.active:
+            return
+        top = _len_torch_function_stack() - 1
+        if top >= 0 and torch._C._get_function_stack_at(top) is self:
+            _pop_mode()
+            self.active = False
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
-        scope = None if self.paused else self.where()
+        scope = self.where()
         if scope is None:
             return out
         produced = args[0] if out is None and _writes_in_place(func) and args else out

@@ -1,6 +1,15 @@
 """archviz's ResNet family and the model registry."""
 
-from archviz.models.registry import STANDARD, get_model, list_models, resolve_model
+from archviz.models.registry import (
+    DEFAULT_FORM,
+    INPUT_FORMS,
+    STANDARD,
+    InputForm,
+    get_model,
+    input_form,
+    list_models,
+    resolve_model,
+)
 from archviz.models.resnet import (
     DEPTHS,
     BasicBlock,
@@ -21,12 +30,16 @@ from archviz.models.resnet import (
 )
 
 __all__ = [
+    "DEFAULT_FORM",
     "DEPTHS",
+    "INPUT_FORMS",
     "STANDARD",
     "BasicBlock",
     "Bottleneck",
+    "InputForm",
     "ResNet",
     "get_model",
+    "input_form",
     "list_models",
     "resnet",
     "resnet18",
