@@ -108,16 +108,32 @@ def trace_cmd(model: str, input_size: str, device: str, depth: int, fmt: str) ->
     type=click.Path(dir_okay=False, path_type=Path),
     help="Output file; its suffix (.svg, .png, .pdf, .dot) chooses the format.",
 )
-@click.option("--level", type=click.Choice(LEVELS), default="stage", show_default=True)
+@click.option(
+    "--level",
+    type=click.Choice(LEVELS),
+    help="ResNet preset: stage (depth 1), block (2), layer (3), every block drawn. "
+    "[default: stage for a ResNet, else the deepest readable depth]",
+)
+@click.option(
+    "--depth", type=click.IntRange(min=1), help="Open modules down to this depth (1: top level)."
+)
+@click.option("--no-collapse", is_flag=True, help="Draw every repeated block, not one 'x N'.")
 @_shape_option
-def diagram_cmd(model: str, output: Path, level: str, input_size: str) -> None:
-    """Draw MODEL as a Graphviz block diagram: stages, blocks, or the layers inside blocks."""
+def diagram_cmd(
+    model: str,
+    output: Path,
+    level: str | None,
+    depth: int | None,
+    no_collapse: bool,
+    input_size: str,
+) -> None:
+    """Draw MODEL from its traced dataflow: modules down to --depth, merges and shortcuts."""
     from archviz.models import resolve_model
     from archviz.render.diagram import diagram, has_dot
     from archviz.trace import trace
 
     result = trace(resolve_model(model), parse_shape(input_size), name=model)
-    path = diagram(result, level).save(output)
+    path = diagram(result, level, depth=depth, collapse=not no_collapse).save(output)
     click.echo(f"wrote {path}")
     if not has_dot():
         click.echo(f"note: to render it, {INSTALL_HINT}", err=True)
