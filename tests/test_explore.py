@@ -182,6 +182,11 @@ def test_cli_explore(tmp_path: Path) -> None:
     assert out.is_file() and "archviz-data" in out.read_text(encoding="utf-8")
     bad = CliRunner().invoke(cli, ["explore", "no_such_model", "-o", str(out)])
     assert bad.exit_code == 2 and "Traceback" not in bad.output
+    (tmp_path / "file").write_text("not a folder")
+    unwritable = CliRunner().invoke(
+        cli, ["explore", "resnet18", "-o", str(tmp_path / "file/x.html")]
+    )
+    assert unwritable.exit_code == 2 and "cannot write" in unwritable.output
 
 
 # ---- the page in a real browser ----

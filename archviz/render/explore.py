@@ -40,7 +40,10 @@ class Explorer:
 
     def save(self, path: str | Path) -> Path:
         """Write the page atomically (temp file + rename)."""
-        return write_text(Path(path), self.html)
+        try:
+            return write_text(Path(path), self.html)
+        except OSError as exc:
+            raise ArchvizError(f"cannot write {path}: {exc.strerror or exc}") from None
 
     def iframe(self, height: int = 680, lazy: bool = False) -> str:
         """The page in an iframe's srcdoc: its scripts and styles stay apart from the host's."""
