@@ -150,7 +150,7 @@ def diagram_cmd(
 )
 @_shape_option
 def explore_cmd(model: str, output: Path, input_size: str) -> None:
-    """Write an interactive explorer of MODEL: open stages into blocks and blocks into layers."""
+    """Write an interactive explorer of MODEL: one offline page that opens groups in place."""
     from archviz.models import resolve_model
     from archviz.render.explore import explore
     from archviz.trace import trace
