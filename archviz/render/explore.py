@@ -20,7 +20,7 @@ from markupsafe import Markup
 from archviz import graph
 from archviz.errors import ArchvizError
 from archviz.records import ModuleRecord, Node, Trace
-from archviz.render.atomic import write_text
+from archviz.render.atomic import write_atomic
 from archviz.render.templates import environment
 from archviz.render.units import shape, si
 
@@ -39,11 +39,11 @@ class Explorer:
     html: str
 
     def save(self, path: str | Path) -> Path:
-        """Write the page atomically (temp file + rename)."""
+        """Write the page atomically (temp file + rename); never through a link."""
         try:
-            return write_text(Path(path), self.html)
-        except OSError as exc:
-            raise ArchvizError(f"cannot write {path}: {exc.strerror or exc}") from None
+            return write_atomic(Path(path), self.html)
+        except OSError as exc:  # e.g. a parent that is a file: write_atomic's mkdir raises
+            raise ArchvizError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from None
 
     def iframe(self, height: int = 680, lazy: bool = False) -> str:
         """The page in an iframe's srcdoc: its scripts and styles stay apart from the host's."""
