@@ -10,6 +10,7 @@ from archviz.errors import ArchvizError
 from archviz.explain import DepthExplanation, explain
 from archviz.models import get_model, list_models
 from archviz.records import ModuleRecord, Totals, Trace
+from archviz.render.explore import Explorer, explore
 from archviz.trace import TraceError, trace
 from archviz.verify import VerifyResult, verify
 
@@ -18,6 +19,7 @@ __all__ = [
     "BenchResult",
     "Comparison",
     "DepthExplanation",
+    "Explorer",
     "ModuleRecord",
     "Totals",
     "Trace",
@@ -26,6 +28,7 @@ __all__ = [
     "bench",
     "compare",
     "explain",
+    "explore",
     "get_model",
     "list_models",
     "trace",

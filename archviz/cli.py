@@ -146,6 +146,26 @@ def diagram_cmd(
         click.echo(f"note: to render it, {INSTALL_HINT}", err=True)
 
 
+@cli.command("explore")
+@click.argument("model")
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Output HTML file: one self-contained page, no network requests.",
+)
+@_shape_option
+def explore_cmd(model: str, output: Path, input_size: str) -> None:
+    """Write an interactive explorer of MODEL: one offline page that opens groups in place."""
+    from archviz.models import resolve_model
+    from archviz.render.explore import explore
+    from archviz.trace import trace
+
+    result = trace(resolve_model(model), parse_shape(input_size), name=model)
+    click.echo(f"wrote {explore(result).save(output)}")
+
+
 @cli.command("verify")
 @click.argument("candidate")
 @click.option("--against", "reference", required=True, help="Reference: name, import path or file.")
