@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import sys
+import warnings
 from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
@@ -62,6 +63,11 @@ def _shape_option(func):
 @click.version_option(package_name="archviz")
 def cli() -> None:
     """Open up PyTorch architectures: trace, explain, compare, verify, benchmark, render."""
+    # Running a model makes PyTorch and torchvision warn about things the user cannot act
+    # on here (deprecations inside torchvision, meta-device notes); stderr is for archviz's
+    # one-line messages.
+    warnings.filterwarnings("ignore", category=UserWarning)
+    warnings.filterwarnings("ignore", category=FutureWarning)
 
 
 @cli.command("models")
@@ -108,16 +114,32 @@ def trace_cmd(model: str, input_size: str, device: str, depth: int, fmt: str) ->
     type=click.Path(dir_okay=False, path_type=Path),
     help="Output file; its suffix (.svg, .png, .pdf, .dot) chooses the format.",
 )
-@click.option("--level", type=click.Choice(LEVELS), default="stage", show_default=True)
+@click.option(
+    "--level",
+    type=click.Choice(LEVELS),
+    help="ResNet preset: stage (depth 1), block (2), layer (3), every block drawn. "
+    "[default: stage for a ResNet, else the deepest readable depth]",
+)
+@click.option(
+    "--depth", type=click.IntRange(min=1), help="Open modules down to this depth (1: top level)."
+)
+@click.option("--no-collapse", is_flag=True, help="Draw every repeated block, not one 'x N'.")
 @_shape_option
-def diagram_cmd(model: str, output: Path, level: str, input_size: str) -> None:
-    """Draw MODEL as a Graphviz block diagram: stages, blocks, or the layers inside blocks."""
+def diagram_cmd(
+    model: str,
+    output: Path,
+    level: str | None,
+    depth: int | None,
+    no_collapse: bool,
+    input_size: str,
+) -> None:
+    """Draw MODEL from its traced dataflow: modules down to --depth, merges and shortcuts."""
     from archviz.models import resolve_model
     from archviz.render.diagram import diagram, has_dot
     from archviz.trace import trace
 
     result = trace(resolve_model(model), parse_shape(input_size), name=model)
-    path = diagram(result, level).save(output)
+    path = diagram(result, level, depth=depth, collapse=not no_collapse).save(output)
     click.echo(f"wrote {path}")
     if not has_dot():
         click.echo(f"note: to render it, {INSTALL_HINT}", err=True)
@@ -140,24 +162,43 @@ def diagram_cmd(model: str, output: Path, level: str, input_size: str) -> None:
     type=click.Path(dir_okay=False),
     help="Write the (remapped) state_dict here; it loads strictly into the reference.",
 )
+@click.option(
+    "--max-load-bytes",
+    type=click.IntRange(min=1),
+    help="Refuse checkpoints declaring more data [default: 4x the file's size].",
+)
+@click.option(
+    "--keep-metadata",
+    is_flag=True,
+    help="With --write-remapped: keep the checkpoint's other entries (epoch, optimizer).",
+)
 @click.pass_context
 def verify_cmd(
-    ctx: click.Context, candidate: str, reference: str, fmt: str, no_forward: bool, out: str | None
+    ctx: click.Context,
+    candidate: str,
+    reference: str,
+    fmt: str,
+    no_forward: bool,
+    out: str | None,
+    keep_metadata: bool,
+    max_load_bytes: int | None,
 ) -> None:
     """Say whether CANDIDATE's weights load into the reference, and exactly why not.
 
     Exit 0: compatible (or remapped and written with --write-remapped); 1: incompatible,
     compatible only after remapping, or outputs differ; 2: bad input.
     """
-    from archviz.checkpoint import save_state_dict
+    from archviz.checkpoint import MAX_LOAD_BYTES, save_state_dict
     from archviz.verify import remapped_state_dict, verify
 
+    MAX_LOAD_BYTES.set(max_load_bytes)
     result = verify(candidate, reference, forward_check=not no_forward)
     click.echo(VERIFY_FORMATS[fmt](result))
     loads = result.verdict == "compatible"
     if out is not None and result.verdict != "incompatible":
-        save_state_dict(remapped_state_dict(candidate, result), out)
-        click.echo(f"wrote {out}", err=True)
+        state_dict = remapped_state_dict(candidate, result)
+        notice = save_state_dict(state_dict, out, source=candidate, keep_metadata=keep_metadata)
+        click.echo(f"wrote {out}" + (f"\n{notice}" if notice else ""), err=True)
         loads = True
     elif out is not None:
         click.echo(f"not written: {out} would not load into the reference", err=True)
@@ -218,7 +259,9 @@ def report_cmd(
     from archviz.compare import compare
     from archviz.models import STANDARD
     from archviz.render.report import write_report
+    from archviz.render.report_folder import check_report_folder
 
+    check_report_folder(out)  # refuse a folder with the user's files before any work
     names = list(models or STANDARD)
     comparison = compare(names, parse_shape(input_size))
     results = load_or_run(bench_spec, names) if bench_spec else None

@@ -1,8 +1,9 @@
 """The comparison report: one context dict, rendered to HTML and Markdown by jinja2.
 
 The context is built here, once, from analysis results (Comparison, BenchResult); the
-templates only lay it out. Everything is staged in a scratch folder and moved into place
-at the end, so a failed run leaves the previous report intact.
+templates only lay it out. Everything is rendered in memory first, then written into a
+scratch folder that replaces the report folder in one atomic step (render/report_folder),
+so a failed or killed run leaves the previous report exactly as it was.
 """
 
 from __future__ import annotations
@@ -22,10 +23,11 @@ import archviz
 from archviz.errors import ArchvizError
 from archviz.flops import CONVENTIONS
 from archviz.records import Trace
-from archviz.render.atomic import staging, write_bytes, write_text
 from archviz.render.compare import comparison_table
-from archviz.render.explain import STAGE_COLUMNS, stage_table
-from archviz.render.templates import environment
+from archviz.render.escape import md_escape
+from archviz.render.explain import STAGE_COLUMNS, TERM_COLUMNS, stage_table, term_table
+from archviz.render.report_folder import check_report_folder, write_folder
+from archviz.render.templates import environment, markdown_environment
 from archviz.render.units import shape, si
 
 if TYPE_CHECKING:
@@ -35,7 +37,19 @@ if TYPE_CHECKING:
 
 FORMATS = ("html", "md")
 HTML_NAME, MD_NAME = "report.html", "README.md"  # README.md: GitHub shows it for the folder
-DIAGRAM_LEVELS = ("stage", "block")
+DEPTH_INTRO = (
+    "A ResNet's name counts its weighted layers on the main path: the stem "
+    "convolution, every convolution inside the residual blocks, and the classifier. "
+    "The layers list counts blocks per stage, so the depth is stem + convs per block "
+    "x blocks + classifier, derived here from each traced model."
+)
+DEPTH_INTRO_ANY = (
+    "A network's depth is the number of weighted layers (convolutions, linear layers) on "
+    "the longest input-to-output path of its traced dataflow graph; shortcuts and "
+    "branches beside that path are not counted. For ResNets this is the name's number: "
+    "stem + convs per block x blocks + classifier."
+)
+ALT = {"stage": "stages", "block": "blocks"}  # the diagrams' alt text in Markdown
 PLOT_TITLES = {"params_macs": "Parameters and MACs", "stage_macs": "MACs per stage"}
 
 
@@ -56,24 +70,24 @@ def write_report(
         raise ArchvizError(f"unknown report format in {formats}; choose from {FORMATS}")
     from archviz.render.plots import plot_comparison
 
+    check_report_folder(out)
     out = Path(out)
     svgs = _diagram_svgs(comparison)
     plots = plot_comparison(comparison)
     context = build_context(comparison, svgs, plots, bench)
-    env = environment()
     pages = {"html": HTML_NAME, "md": MD_NAME}
-    with staging(out) as scratch:
-        for (name, level), svg in sorted(svgs.items()):
-            write_text(scratch / "diagrams" / f"{anchor(name)}-{level}.svg", svg)
-        for key, svg in plots.items():
-            write_text(scratch / "plots" / f"{key}.svg", svg)
-        if bench is not None:
-            from archviz.render.bench_chart import bench_chart
+    files: dict[str, str | bytes] = {
+        f"diagrams/{anchor(name)}-{level}.svg": svg for (name, level), svg in svgs.items()
+    }
+    files.update({f"plots/{key}.svg": svg for key, svg in plots.items()})
+    if bench is not None:
+        from archviz.render.bench_chart import bench_chart
 
-            write_text(scratch / "plots" / "bench.svg", bench_chart(bench))
-        for fmt in formats:
-            text = env.get_template(f"report.{fmt}.j2").render(**context, fmt=fmt)
-            write_bytes(scratch / pages[fmt], text.encode("utf-8"))
+        files["plots/bench.svg"] = bench_chart(bench)
+    for fmt in formats:
+        env = markdown_environment() if fmt == "md" else environment()
+        files[pages[fmt]] = env.get_template(f"report.{fmt}.j2").render(**context, fmt=fmt)
+    write_folder(out, files)
     return [out / pages[fmt] for fmt in formats]
 
 
@@ -86,26 +100,26 @@ def build_context(
     """Everything the templates show, as display-ready values (templates do no arithmetic)."""
     input_shape = "x".join(map(str, comparison.input_size))
     names = [row.name for row in comparison.rows]
+    resnets = all(t.architecture is not None for t in comparison.traces)
+    title = "The ResNet family, side by side" if resnets else "Architectures side by side"
     return {
-        "title": "The ResNet family, side by side" if len(names) > 1 else f"{names[0]}",
+        "title": title if len(names) > 1 else f"{names[0]}",
+        "resnets": resnets,
         "subtitle": f"{', '.join(names)} at input {input_shape}: figures traced from the "
         f"models themselves by archviz {archviz.__version__}.",
         "version": archviz.__version__,
         "input_shape": input_shape,
         "comparison_html": Markup(comparison_table(comparison, "html")),
-        "comparison_md": comparison_table(comparison, "github"),
+        "comparison_md": Markup(comparison_table(comparison, "github")),
         "comparison_note": "Depth counts weighted layers on the main path (see below). "
         "MACs are multiply-adds of convolutions and linear layers; FLOPs = 2 x MACs. "
         "'MACs (paper stride)' traces the same model with the stride-2 in the first 1x1 "
         "conv, as in the paper; 'Table 1' is the paper's printed figure.",
         "plots": [
-            {"title": PLOT_TITLES.get(k, k), "svg": _inline(svg), "path": f"plots/{k}.svg"}
+            {"title": PLOT_TITLES.get(k, k), "svg": _inline(svg), "path": Markup(f"plots/{k}.svg")}
             for k, svg in plots.items()
         ],
-        "depth_intro": "A ResNet's name counts its weighted layers on the main path: the stem "
-        "convolution, every convolution inside the residual blocks, and the classifier. "
-        "The layers list counts blocks per stage, so the depth is stem + convs per block "
-        "x blocks + classifier, derived here from each traced model.",
+        "depth_intro": DEPTH_INTRO if resnets else DEPTH_INTRO_ANY,
         "models": [
             _model_context(trace, explanation, svgs)
             for trace, explanation in zip(comparison.traces, comparison.explanations, strict=True)
@@ -122,26 +136,36 @@ def _model_context(
     trace: Trace, explanation: DepthExplanation, svgs: dict[tuple[str, str], str]
 ) -> dict[str, Any]:
     name = trace.model
-    stages = stage_table(explanation)
+    stages = stage_table(explanation) if explanation.stages else []
+    terms = [] if stages else term_table(explanation)
     layers = layer_table(trace)
     t = trace.totals
+    kind = f"{explanation.block} blocks {list(explanation.layers)}, " if explanation.block else ""
     return {
         "name": name,
-        "anchor": anchor(name),
-        "formula": explanation.formula,
+        "anchor": Markup(anchor(name)),  # [a-z0-9-] only
+        "formula": Markup(explanation.formula),  # archviz's arithmetic, in a code span
         "sentence": explanation.blocks_answer,
-        "headline": f"{explanation.block} blocks {list(explanation.layers)}, depth "
-        f"{explanation.depth}: {t.params:,} parameters, {si(t.macs)}MACs, "
-        f"{si(t.elementwise_flops)} elementwise FLOPs at input {shape(trace.input_shapes)}.",
-        "stage_table_html": Markup(_tabulate(stages, STAGE_COLUMNS, "html")),
-        "stage_table_md": _tabulate(stages, STAGE_COLUMNS, "github"),
-        "stage_svg": _inline(svgs[(name, "stage")]),
-        "block_svg": _inline(svgs[(name, "block")]),
-        "stage_diagram": f"diagrams/{anchor(name)}-stage.svg",
-        "block_diagram": f"diagrams/{anchor(name)}-block.svg",
+        "headline": f"{kind}depth {explanation.depth}: {t.params:,} parameters, "
+        f"{si(t.macs)}MACs, {si(t.elementwise_flops)} elementwise FLOPs at input "
+        f"{shape(trace.input_shapes)}.",
+        "stage_table_html": Markup(_tabulate(stages, STAGE_COLUMNS, "html")) if stages else "",
+        "stage_table_md": _tabulate(stages, STAGE_COLUMNS, "github") if stages else "",
+        "term_table_html": Markup(_tabulate(terms, TERM_COLUMNS, "html")) if terms else "",
+        "term_table_md": _tabulate(terms, TERM_COLUMNS, "github") if terms else "",
+        "diagrams": [
+            {
+                "title": title,
+                "alt": f"{name} {ALT.get(key, title)}",
+                "svg": _inline_diagram(svgs[(name, key)]),
+                "path": Markup(f"diagrams/{anchor(name)}-{key}.svg"),  # [a-z0-9-] only
+            }
+            for key, title in diagram_views(trace)
+        ],
+        "uncounted": _uncounted(trace),
         "layer_count": len(layers),
         "layer_table_html": Markup(layers.to_html(index=False, escape=True, border=0)),
-        "layer_table_md": layers.to_markdown(index=False),
+        "layer_table_md": Markup(layers.map(md_escape).to_markdown(index=False)),
     }
 
 
@@ -162,7 +186,7 @@ def layer_table(trace: Trace) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _paper_context(comparison: Comparison) -> dict[str, Any]:
+def _paper_context(comparison: Comparison) -> dict[str, Any] | None:
     rows, sentence = [], "Only Bottleneck models differ between the two stride placements."
     for row, explanation in zip(comparison.rows, comparison.explanations, strict=True):
         paper = explanation.paper
@@ -181,6 +205,8 @@ def _paper_context(comparison: Comparison) -> dict[str, Any]:
                 si(paper.stride_in_3x3_macs),
             )
         )
+    if not rows:
+        return None  # no model has a stride placement to compare
     headers = ("Model", "Paper, Table 1", "Traced, paper stride", "Difference", "Traced, v1.5")
     return {
         "sentence": sentence,
@@ -217,23 +243,31 @@ def _bench_context(bench: BenchResult) -> dict[str, Any]:
     staged = [r for r in bench.rows if r.stages]
 
     def tables(fmt: str) -> str:
-        parts = [tabulate(summary_rows(bench.rows), "keys", fmt)]
+        escape = fmt == "github"
+        parts = [tabulate(_cells(summary_rows(bench.rows), escape), "keys", fmt)]
         if staged:
-            parts.append(tabulate(stage_rows(staged), "keys", fmt))
+            parts.append(tabulate(_cells(stage_rows(staged), escape), "keys", fmt))
         return "\n\n".join(parts)
 
     return {
         "machine": machine_line(bench.machine),
         "table_html": Markup(tables("html")),
-        "table_md": tables("github"),
+        "table_md": Markup(tables("github")),
         "chart_svg": _inline(bench_chart(bench)),
-        "chart_path": "plots/bench.svg",
+        "chart_path": Markup("plots/bench.svg"),
         "notes": [
             "Median latency per forward pass (eval, inference_mode), torch.utils.benchmark; "
             "the second table times each stage alone on its real input.",
             *sorted({f"{r.model}: {r.stages_note}" for r in bench.rows if r.stages_note}),
         ],
     }
+
+
+def _cells(rows: list[dict[str, object]], escape: bool) -> list[dict[str, object]]:
+    """Markdown-escape the text cells (model names); numbers stay numbers for tabulate."""
+    if not escape:
+        return rows
+    return [{k: md_escape(v) if isinstance(v, str) else v for k, v in r.items()} for r in rows]
 
 
 def environment_rows() -> list[tuple[str, str]]:
@@ -250,19 +284,66 @@ def environment_rows() -> list[tuple[str, str]]:
     ]
 
 
-def _diagram_svgs(comparison: Comparison) -> dict[tuple[str, str], str]:
-    """Each model's stage and block diagrams; `dot` runs in parallel processes."""
+def diagram_views(trace: Trace) -> list[tuple[str, str]]:
+    """(key, title) of a model's diagrams: a ResNet's stage and block presets, else the
+    top level and the deepest view that stays readable (see `detail_depth`)."""
+    from archviz.render.diagram import detail_depth
+
+    if trace.architecture is not None:
+        return [("stage", "Stages"), ("block", "Blocks and shortcuts")]
+    views = [("depth1", "Top level")]
+    depth = detail_depth(trace)
+    if depth > 1:
+        views.append((f"depth{depth}", f"Modules to depth {depth}; repeated blocks drawn once"))
+    return views
+
+
+def _diagram(trace: Trace, key: str):
     from archviz.render.diagram import diagram
 
+    if key.startswith("depth"):
+        return diagram(trace, depth=int(key.removeprefix("depth")))
+    return diagram(trace, level=key)
+
+
+def _uncounted(trace: Trace) -> str:
+    """Ops that ran without a FLOP formula or convention, so a 0 is never read as free."""
+    if not trace.uncounted_ops:
+        return "Every op that ran has a FLOP formula or an elementwise convention."
+    ops = ", ".join(f"{op} x{calls}" for op, calls in trace.uncounted_ops)
+    return f"Ran without a FLOP formula or convention (not in the totals): {ops}."
+
+
+def _diagram_svgs(comparison: Comparison) -> dict[tuple[str, str], str]:
+    """Each model's diagrams (see `diagram_views`); `dot` runs in parallel processes."""
     jobs = {
-        (t.model, lvl): diagram(t, level=lvl) for t in comparison.traces for lvl in DIAGRAM_LEVELS
+        (t.model, key): _diagram(t, key)
+        for t in comparison.traces
+        for key, _title in diagram_views(t)
     }
     with ThreadPoolExecutor(max_workers=4) as pool:
         return dict(zip(jobs, pool.map(lambda d: d.svg(), jobs.values()), strict=True))
 
 
-def _tabulate(rows: Sequence[Sequence[str]], headers: Sequence[str], fmt: str) -> str:
-    return tabulate(rows, headers=headers, tablefmt=fmt, disable_numparse=True)
+def _tabulate(rows: Sequence[Sequence[str]], headers: Sequence[str], fmt: str) -> Markup:
+    """A table ready for its page: GitHub cells Markdown-escaped (a `|` in a module name
+    would split the row), HTML cells escaped by tabulate."""
+    if fmt == "github":
+        rows = [[md_escape(cell) for cell in row] for row in rows]
+    return Markup(tabulate(rows, headers=headers, tablefmt=fmt, disable_numparse=True))
+
+
+MIN_SCALE = 0.6  # a wide diagram shrinks to fit its card only so far, then scrolls
+
+
+def _inline_diagram(svg: str) -> Markup:
+    """Inline a Graphviz SVG that never shrinks below MIN_SCALE (labels stay readable on
+    a phone); its card scrolls instead. Graphviz gives the width in points."""
+    found = re.search(r'<svg width="([\d.]+)pt"', svg)
+    if found is None:
+        return _inline(svg)
+    least = round(float(found[1]) * 4 / 3 * MIN_SCALE)
+    return _inline(svg.replace("<svg ", f'<svg style="min-width:{least}px" ', 1))
 
 
 def _inline(svg: str) -> Markup:

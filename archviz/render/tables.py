@@ -8,6 +8,7 @@ from html import escape
 import pandas as pd
 
 from archviz.records import Trace
+from archviz.render.escape import term_safe
 from archviz.render.units import nbytes, shape, si
 
 # The summary's columns: header -> how a record becomes that cell.
@@ -31,7 +32,8 @@ def _rows(trace: Trace, depth: int) -> list[tuple[str, ...]]:
         if r.depth == 0 or r.depth > depth:
             continue
         collapsed = r.depth == depth or r.is_leaf  # a collapsed row shows its subtree's sums
-        label = f"{'  ' * (r.depth - 1)}{r.name.rpartition('.')[2]} ({r.type})"
+        name = term_safe(r.name.rpartition(".")[2])  # names are the model author's text
+        label = f"{'  ' * (r.depth - 1)}{name} ({term_safe(r.type)})"
         if r.call:
             label += f" [call {r.call + 1}]"
         params = r.params_total if collapsed and r.call == 0 else r.params
@@ -72,7 +74,7 @@ def trace_summary(trace: Trace, depth: int = 3) -> str:
         ops = ", ".join(f"{name} x{n}" for name, n in trace.uncounted_ops)
         footer.append(f"Ops without a FLOP formula (counted as 0): {ops}")
     body = [line(rows[0]), rule, *(line(r) for r in rows[1:]), rule, *footer]
-    return f"{trace.model}\n" + "\n".join(body)
+    return f"{term_safe(trace.model)}\n" + "\n".join(body)
 
 
 def trace_html(trace: Trace, depth: int = 2) -> str:
