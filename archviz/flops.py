@@ -116,7 +116,7 @@ _FREE = {
     "chunk", "narrow", "repeat", "new_empty_strided", "masked_fill", "zero_", "scalar_tensor",
     "linspace", "im2col", "unsafe_split", "unsafe_split_with_sizes", "_local_scalar_dense",
     "_record_function_enter", "_record_function_enter_new", "full_like", "new_full",
-    "_unsafe_index", "index_put", "_index_put_impl", "nonzero",
+    "_unsafe_index", "index_put", "_index_put_impl", "nonzero", "index_fill",
     "_record_function_exit",
 }  # fmt: skip
 
