@@ -124,6 +124,7 @@ def build_context(
             _model_context(trace, explanation, svgs)
             for trace, explanation in zip(comparison.traces, comparison.explanations, strict=True)
         ],
+        "explorer_engine": _explorer_engine(),
         "not_counted": _not_counted(comparison),
         "paper": _paper_context(comparison),
         "conventions": _conventions(),
@@ -171,10 +172,18 @@ def _model_context(
 
 
 def _explorer(trace: Trace) -> Markup:
-    """The interactive explorer in an isolated, lazily loaded iframe (HTML report only)."""
+    """The interactive explorer in an isolated, lazily loaded iframe (HTML report only);
+    it runs the layout engine that the report holds once (`engine_element`)."""
     from archviz.render.explore import explore
 
-    return Markup(explore(trace).iframe(height=640, lazy=True))
+    return Markup(explore(trace, host_engine=True).iframe(height=640, lazy=True))
+
+
+def _explorer_engine() -> Markup:
+    """The layout engine, once for every explorer on the page (an inert text element)."""
+    from archviz.render.explore import engine_element
+
+    return engine_element()
 
 
 def layer_table(trace: Trace) -> pd.DataFrame:
