@@ -23,6 +23,7 @@ from archviz.cli import cli
 from archviz.records import Trace
 from archviz.render.explore import (
     ELK_DIR,
+    ELK_ELEMENT_ID,
     ELK_VERSION,
     elk_source,
     explore,
@@ -371,20 +372,46 @@ def _scope_of(t: Trace, node_id: str) -> tuple[str, ...]:
     return _node(t, node_id).scope
 
 
-def test_report_embeds_a_working_explorer_per_model(browser: Any, tmp_path: Path) -> None:
+def test_report_carries_the_engine_once_and_its_explorers_work(
+    browser: Any, tmp_path: Path
+) -> None:
     from archviz import compare
+    from archviz.models.registry import STANDARD
     from archviz.render.report import write_report
 
-    write_report(compare(["resnet18", "resnet50"], (1, 3, 64, 64)), tmp_path)
+    write_report(compare(list(STANDARD), (1, 3, 224, 224)), tmp_path, formats=("html",))
     html = (tmp_path / "report.html").read_text(encoding="utf-8")
-    assert html.count("<iframe srcdoc=") == 2 and "<script" not in html  # scripts stay framed
-    assert "<iframe" not in (tmp_path / "README.md").read_text(encoding="utf-8")
+    size = len(html.encode("utf-8"))
+    print(f"report.html for {', '.join(STANDARD)}: {size:,} bytes ({size / 2**20:.2f} MiB)")
+    assert html.count(elk_source()) == 1  # was one copy per explorer: 10 MB for these five
+    assert size < 4 * 2**20
+    assert html.count("<iframe srcdoc=") == len(STANDARD)
+    # the page's one script element is the engine's inert text; the explorers' stay framed
+    assert html.count("<script") == 1 and f'<script type="text/plain" id="{ELK_ELEMENT_ID}">' in html
     page = Page(browser, tmp_path / "report.html", wait=False)
-    frame = page.page.locator("iframe").nth(1)
+    frame = page.page.locator("#resnet50 iframe")
     frame.scroll_into_view_if_needed()
     inner = frame.content_frame
     inner.locator("body[data-state=ready]").wait_for(timeout=60_000)
     inner.locator('g.box[data-id="layer3"]').click()
     inner.locator('g.box[data-id="layer3.5"]').wait_for()
+    inner.locator("body[data-state=ready]").wait_for(timeout=60_000)
+    assert inner.locator("#panel h2").inner_text() == "layer3"
+    page.page.locator("#resnet50 figure.card:has(iframe)").scroll_into_view_if_needed()
     page.shot("explore-in-report.png")
-    page.close()
+    page.close()  # no console error, no request
+
+
+def test_explorer_for_a_host_carries_no_engine_and_says_so_alone(
+    browser: Any, tmp_path: Path
+) -> None:
+    explorer = explore(hostile_trace(), host_engine=True)
+    assert elk_source() not in explorer.html and HOSTILE not in explorer.html
+    assert explorer.html.count("</script>") == 3  # data, the engine loader, the explorer
+    with pytest.raises(archviz.ArchvizError, match="inside its report"):
+        explorer.save(tmp_path / "x.html")
+    (tmp_path / "alone.html").write_text(explorer.html, encoding="utf-8")
+    page = Page(browser, tmp_path / "alone.html", wait=False)
+    page.page.wait_for_function("document.body.dataset.state === 'error'")
+    assert "layout engine is missing" in page.page.locator("#status").inner_text()
+    page.close()  # a clear message, not a console error
