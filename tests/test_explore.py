@@ -176,6 +176,26 @@ def test_notebook_repr_is_an_isolated_iframe(tmp_path: Path) -> None:
     assert saved.read_text(encoding="utf-8") == explorer.html
 
 
+def test_srcdoc_gives_back_the_page_exactly() -> None:
+    """The single-quoted srcdoc: a quote in a model's name cannot end the attribute."""
+    from html.parser import HTMLParser
+
+    quoted = "x' onload='alert(1)\" onerror=\"alert(2)"
+    explorer = explore(archviz.trace(Hostile(), (1, 3, 8, 8), name=quoted), host_engine=True)
+    found: list[list[tuple[str, str | None]]] = []
+
+    class Frames(HTMLParser):
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            if tag == "iframe":
+                found.append(attrs)
+
+    Frames().feed(explorer.iframe(lazy=True))
+    assert len(found) == 1
+    attrs = dict(found[0])
+    assert sorted(attrs) == ["loading", "srcdoc", "style", "title"]
+    assert attrs["srcdoc"] == explorer.html and attrs["title"] == f"{quoted}: architecture explorer"
+
+
 def test_cli_explore(tmp_path: Path) -> None:
     out = tmp_path / "r18.html"
     result = CliRunner().invoke(cli, ["explore", "resnet18", "-o", str(out)])
@@ -216,13 +236,25 @@ class Page:
         self.requests: list[str] = []
         self.dialogs: list[str] = []
         self.page = browser.new_page(viewport={"width": width, "height": 860})
-        self.page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
+        self.page.on("console", self._console)
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
-        self.page.on("request", lambda r: r.url != self.url and self.requests.append(r.url))
-        self.page.on("dialog", lambda d: (self.dialogs.append(d.message), d.dismiss()))
+        self.page.on("request", self._request)
+        self.page.on("dialog", self._dialog)
         self.page.goto(self.url)
         if wait:
             self.ready()
+
+    def _console(self, message: Any) -> None:
+        if message.type == "error":
+            self.errors.append(message.text)
+
+    def _request(self, request: Any) -> None:
+        if request.url != self.url:
+            self.requests.append(request.url)
+
+    def _dialog(self, dialog: Any) -> None:
+        self.dialogs.append(dialog.message)
+        dialog.dismiss()
 
     def ready(self) -> None:
         self.page.wait_for_function("document.body.dataset.state === 'ready'", timeout=60_000)
@@ -385,9 +417,10 @@ def test_report_carries_the_engine_once_and_its_explorers_work(
     print(f"report.html for {', '.join(STANDARD)}: {size:,} bytes ({size / 2**20:.2f} MiB)")
     assert html.count(elk_source()) == 1  # was one copy per explorer: 10 MB for these five
     assert size < 4 * 2**20
-    assert html.count("<iframe srcdoc=") == len(STANDARD)
+    assert html.count("<iframe srcdoc='") == len(STANDARD)
     # the page's one script element is the engine's inert text; the explorers' stay framed
-    assert html.count("<script") == 1 and f'<script type="text/plain" id="{ELK_ELEMENT_ID}">' in html
+    assert html.count("<script") == 1
+    assert f'<script type="text/plain" id="{ELK_ELEMENT_ID}">' in html
     page = Page(browser, tmp_path / "report.html", wait=False)
     frame = page.page.locator("#resnet50 iframe")
     frame.scroll_into_view_if_needed()

@@ -52,10 +52,14 @@ class Explorer:
             raise ArchvizError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from None
 
     def iframe(self, height: int = 680, lazy: bool = False) -> str:
-        """The page in an iframe's srcdoc: its scripts and styles stay apart from the host's."""
+        """The page in an iframe's srcdoc: its scripts and styles stay apart from the host's.
+
+        The attribute is single-quoted, so only `&`, `<`, `>` and `'` need escaping: the
+        page's JSON keeps its double quotes (as `&quot;` they were a third of a framed page)."""
         loading = ' loading="lazy"' if lazy else ""
+        srcdoc = html.escape(self.html, quote=False).replace("'", "&#x27;")
         return (
-            f'<iframe srcdoc="{html.escape(self.html, quote=True)}"{loading} '
+            f"<iframe srcdoc='{srcdoc}'{loading} "
             f'title="{html.escape(self.model)}: architecture explorer" '
             f'style="width:100%;height:{height}px;border:1px solid #d1d9e0;border-radius:6px">'
             "</iframe>"
