@@ -435,6 +435,19 @@ def test_report_carries_the_engine_once_and_its_explorers_work(
     page.close()  # no console error, no request
 
 
+def test_notebook_iframe_is_self_contained_in_the_browser(browser: Any, tmp_path: Path) -> None:
+    """What a notebook shows: the single-quoted srcdoc, with its own engine, and no host."""
+    (tmp_path / "cell.html").write_text(
+        f"<!DOCTYPE html><title>cell</title>{archviz.explore(hostile_trace())._repr_html_()}",
+        encoding="utf-8",
+    )
+    page = Page(browser, tmp_path / "cell.html", wait=False)
+    inner = page.page.frame_locator("iframe")
+    inner.locator("body[data-state=ready]").wait_for(timeout=60_000)
+    assert inner.locator("#model").inner_text() == HOSTILE
+    page.close()
+
+
 def test_explorer_for_a_host_carries_no_engine_and_says_so_alone(
     browser: Any, tmp_path: Path
 ) -> None:
