@@ -23,6 +23,7 @@ from archviz.cli import cli
 from archviz.records import Trace
 from archviz.render.explore import (
     ELK_DIR,
+    ELK_ELEMENT_ID,
     ELK_VERSION,
     elk_source,
     explore,
@@ -175,6 +176,26 @@ def test_notebook_repr_is_an_isolated_iframe(tmp_path: Path) -> None:
     assert saved.read_text(encoding="utf-8") == explorer.html
 
 
+def test_srcdoc_gives_back_the_page_exactly() -> None:
+    """The single-quoted srcdoc: a quote in a model's name cannot end the attribute."""
+    from html.parser import HTMLParser
+
+    quoted = "x' onload='alert(1)\" onerror=\"alert(2)"
+    explorer = explore(archviz.trace(Hostile(), (1, 3, 8, 8), name=quoted), host_engine=True)
+    found: list[list[tuple[str, str | None]]] = []
+
+    class Frames(HTMLParser):
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            if tag == "iframe":
+                found.append(attrs)
+
+    Frames().feed(explorer.iframe(lazy=True))
+    assert len(found) == 1
+    attrs = dict(found[0])
+    assert sorted(attrs) == ["loading", "srcdoc", "style", "title"]
+    assert attrs["srcdoc"] == explorer.html and attrs["title"] == f"{quoted}: architecture explorer"
+
+
 def test_cli_explore(tmp_path: Path) -> None:
     out = tmp_path / "r18.html"
     result = CliRunner().invoke(cli, ["explore", "resnet18", "-o", str(out)])
@@ -215,13 +236,25 @@ class Page:
         self.requests: list[str] = []
         self.dialogs: list[str] = []
         self.page = browser.new_page(viewport={"width": width, "height": 860})
-        self.page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
+        self.page.on("console", self._console)
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
-        self.page.on("request", lambda r: r.url != self.url and self.requests.append(r.url))
-        self.page.on("dialog", lambda d: (self.dialogs.append(d.message), d.dismiss()))
+        self.page.on("request", self._request)
+        self.page.on("dialog", self._dialog)
         self.page.goto(self.url)
         if wait:
             self.ready()
+
+    def _console(self, message: Any) -> None:
+        if message.type == "error":
+            self.errors.append(message.text)
+
+    def _request(self, request: Any) -> None:
+        if request.url != self.url:
+            self.requests.append(request.url)
+
+    def _dialog(self, dialog: Any) -> None:
+        self.dialogs.append(dialog.message)
+        dialog.dismiss()
 
     def ready(self) -> None:
         self.page.wait_for_function("document.body.dataset.state === 'ready'", timeout=60_000)
@@ -371,20 +404,60 @@ def _scope_of(t: Trace, node_id: str) -> tuple[str, ...]:
     return _node(t, node_id).scope
 
 
-def test_report_embeds_a_working_explorer_per_model(browser: Any, tmp_path: Path) -> None:
+def test_report_carries_the_engine_once_and_its_explorers_work(
+    browser: Any, tmp_path: Path
+) -> None:
     from archviz import compare
+    from archviz.models.registry import STANDARD
     from archviz.render.report import write_report
 
-    write_report(compare(["resnet18", "resnet50"], (1, 3, 64, 64)), tmp_path)
+    write_report(compare(list(STANDARD), (1, 3, 224, 224)), tmp_path, formats=("html",))
     html = (tmp_path / "report.html").read_text(encoding="utf-8")
-    assert html.count("<iframe srcdoc=") == 2 and "<script" not in html  # scripts stay framed
-    assert "<iframe" not in (tmp_path / "README.md").read_text(encoding="utf-8")
+    size = len(html.encode("utf-8"))
+    print(f"report.html for {', '.join(STANDARD)}: {size:,} bytes ({size / 2**20:.2f} MiB)")
+    assert html.count(elk_source()) == 1  # was one copy per explorer: 10 MB for these five
+    assert size < 4 * 2**20
+    assert html.count("<iframe srcdoc='") == len(STANDARD)
+    # the page's one script element is the engine's inert text; the explorers' stay framed
+    assert html.count("<script") == 1
+    assert f'<script type="text/plain" id="{ELK_ELEMENT_ID}">' in html
     page = Page(browser, tmp_path / "report.html", wait=False)
-    frame = page.page.locator("iframe").nth(1)
+    frame = page.page.locator("#resnet50 iframe")
     frame.scroll_into_view_if_needed()
     inner = frame.content_frame
     inner.locator("body[data-state=ready]").wait_for(timeout=60_000)
     inner.locator('g.box[data-id="layer3"]').click()
     inner.locator('g.box[data-id="layer3.5"]').wait_for()
+    inner.locator("body[data-state=ready]").wait_for(timeout=60_000)
+    assert inner.locator("#panel h2").inner_text() == "layer3"
+    page.page.locator("#resnet50 figure.card:has(iframe)").scroll_into_view_if_needed()
     page.shot("explore-in-report.png")
+    page.close()  # no console error, no request
+
+
+def test_notebook_iframe_is_self_contained_in_the_browser(browser: Any, tmp_path: Path) -> None:
+    """What a notebook shows: the single-quoted srcdoc, with its own engine, and no host."""
+    (tmp_path / "cell.html").write_text(
+        f"<!DOCTYPE html><title>cell</title>{archviz.explore(hostile_trace())._repr_html_()}",
+        encoding="utf-8",
+    )
+    page = Page(browser, tmp_path / "cell.html", wait=False)
+    inner = page.page.frame_locator("iframe")
+    inner.locator("body[data-state=ready]").wait_for(timeout=60_000)
+    assert inner.locator("#model").inner_text() == HOSTILE
     page.close()
+
+
+def test_explorer_for_a_host_carries_no_engine_and_says_so_alone(
+    browser: Any, tmp_path: Path
+) -> None:
+    explorer = explore(hostile_trace(), host_engine=True)
+    assert elk_source() not in explorer.html and HOSTILE not in explorer.html
+    assert explorer.html.count("</script>") == 3  # data, the engine loader, the explorer
+    with pytest.raises(archviz.ArchvizError, match="inside its report"):
+        explorer.save(tmp_path / "x.html")
+    (tmp_path / "alone.html").write_text(explorer.html, encoding="utf-8")
+    page = Page(browser, tmp_path / "alone.html", wait=False)
+    page.page.wait_for_function("document.body.dataset.state === 'error'")
+    assert "layout engine is missing" in page.page.locator("#status").inner_text()
+    page.close()  # a clear message, not a console error

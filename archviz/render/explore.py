@@ -4,6 +4,8 @@ The page carries the trace's dataflow graph as JSON (boxes: module calls, ops, c
 groups and folded runs of identical blocks; edges between the fine-grained nodes) and the
 vendored ELK layout engine, inlined; the browser lays out whatever is open. Nothing is
 fetched: the file works offline, in a docs site, in a notebook and as an attachment.
+A page made for a host (the comparison report, `host_engine=True`) carries no engine: the
+host holds its source once, in an inert element, and each framed page runs it from there.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from archviz.render.units import shape, si
 
 ELK_DIR = Path(__file__).resolve().parent.parent / "vendor" / "elk"
 ELK_VERSION = "0.12.1"
+ELK_ELEMENT_ID = "archviz-elk"  # the host's <script type="text/plain"> holding the engine
 FOLD_MIN = 6  # fold a run of identical sibling blocks into one "x N" box from this length
 _SCRIPT_UNSAFE = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028",
                   "\u2029": "\\u2029"}  # fmt: skip
@@ -37,19 +40,26 @@ class Explorer:
 
     model: str
     html: str
+    standalone: bool = True  # False: the engine comes from the host page (see ELK_ELEMENT_ID)
 
     def save(self, path: str | Path) -> Path:
         """Write the page atomically (temp file + rename); never through a link."""
+        if not self.standalone:
+            raise ArchvizError("this explorer runs only inside its report; use archviz.explore")
         try:
             return write_atomic(Path(path), self.html)
         except OSError as exc:  # e.g. a parent that is a file: write_atomic's mkdir raises
             raise ArchvizError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from None
 
     def iframe(self, height: int = 680, lazy: bool = False) -> str:
-        """The page in an iframe's srcdoc: its scripts and styles stay apart from the host's."""
+        """The page in an iframe's srcdoc: its scripts and styles stay apart from the host's.
+
+        The attribute is single-quoted, so only `&`, `<`, `>` and `'` need escaping: the
+        page's JSON keeps its double quotes (as `&quot;` they were a third of a framed page)."""
         loading = ' loading="lazy"' if lazy else ""
+        srcdoc = html.escape(self.html, quote=False).replace("'", "&#x27;")
         return (
-            f'<iframe srcdoc="{html.escape(self.html, quote=True)}"{loading} '
+            f"<iframe srcdoc='{srcdoc}'{loading} "
             f'title="{html.escape(self.model)}: architecture explorer" '
             f'style="width:100%;height:{height}px;border:1px solid #d1d9e0;border-radius:6px">'
             "</iframe>"
@@ -59,8 +69,12 @@ class Explorer:
         return self.iframe()
 
 
-def explore(trace: Trace, *, fold: int = FOLD_MIN) -> Explorer:
-    """The explorer page for `trace`; runs of `fold` or more identical blocks start folded."""
+def explore(trace: Trace, *, fold: int = FOLD_MIN, host_engine: bool = False) -> Explorer:
+    """The explorer page for `trace`; runs of `fold` or more identical blocks start folded.
+
+    `host_engine`: for a page framed (srcdoc) in a host that holds the engine once, as the
+    report does with `engine_element()`; the page then loads ELK from its parent instead
+    of carrying its own 1.6 MB copy."""
     data = page_data(trace, fold=fold)
     page = (
         environment()
@@ -68,11 +82,23 @@ def explore(trace: Trace, *, fold: int = FOLD_MIN) -> Explorer:
         .render(
             title=f"{trace.model}: architecture explorer",
             data_json=Markup(script_json(data)),
-            elk_source=Markup(elk_source()),
+            elk_source=None if host_engine else Markup(elk_source()),
             elk_version=ELK_VERSION,
+            elk_element_id=ELK_ELEMENT_ID,
         )
     )
-    return Explorer(model=trace.model, html=page)
+    return Explorer(model=trace.model, html=page, standalone=not host_engine)
+
+
+def engine_element() -> Markup:
+    """The engine, once, for a host page: inert text that framed explorers run themselves.
+    `elk_source` has checked that it cannot close the element."""
+    return Markup(
+        f"<!-- Layout engine of the explorers below: elkjs {ELK_VERSION} (Eclipse Layout "
+        "Kernel), lib/elk.bundled.js unmodified, EPL-2.0 (or GPL-3.0-or-later); source: "
+        "https://github.com/kieler/elkjs -->\n"
+        f'<script type="text/plain" id="{ELK_ELEMENT_ID}">{elk_source()}</script>'
+    )
 
 
 def script_json(data: Any) -> str:

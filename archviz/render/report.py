@@ -26,6 +26,7 @@ from archviz.records import Trace
 from archviz.render.compare import comparison_table
 from archviz.render.escape import md_escape
 from archviz.render.explain import STAGE_COLUMNS, TERM_COLUMNS, stage_table, term_table
+from archviz.render.explore import engine_element, explore
 from archviz.render.report_folder import check_report_folder, write_folder
 from archviz.render.templates import environment, markdown_environment
 from archviz.render.units import shape, si
@@ -124,6 +125,7 @@ def build_context(
             _model_context(trace, explanation, svgs)
             for trace, explanation in zip(comparison.traces, comparison.explanations, strict=True)
         ],
+        "explorer_engine": engine_element(),  # ELK once, for every explorer on the page
         "not_counted": _not_counted(comparison),
         "paper": _paper_context(comparison),
         "conventions": _conventions(),
@@ -171,10 +173,9 @@ def _model_context(
 
 
 def _explorer(trace: Trace) -> Markup:
-    """The interactive explorer in an isolated, lazily loaded iframe (HTML report only)."""
-    from archviz.render.explore import explore
-
-    return Markup(explore(trace).iframe(height=640, lazy=True))
+    """The interactive explorer in an isolated, lazily loaded iframe (HTML report only);
+    it runs the layout engine that the report holds once (`engine_element`)."""
+    return Markup(explore(trace, host_engine=True).iframe(height=640, lazy=True))
 
 
 def layer_table(trace: Trace) -> pd.DataFrame:
