@@ -114,7 +114,7 @@ class Edge:
     shape: Shape | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Trace:
     """Every module call of one forward pass, in call order, plus totals."""
 
@@ -184,6 +184,14 @@ class Trace:
 
     def __str__(self) -> str:
         return self.summary()
+
+    def __repr__(self) -> str:
+        """One line: the generated dataclass repr of resnet18 ran to 32,000 characters."""
+        t = self.totals
+        return (
+            f"<Trace {self.model!r}: input {self.input_shapes}, {len(self.records)} module "
+            f"calls, {t.params:,} params, {t.macs:,} MACs, {self.device} {self.dtype}>"
+        )
 
     def _repr_html_(self) -> str:
         from archviz.render.tables import trace_html

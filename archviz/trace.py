@@ -62,7 +62,7 @@ def trace(
             else:
                 output = functional_call(model, substitutes, args, kwargs, tie_weights=True)
     except Exception as exc:
-        raise recorder.failure(exc) from exc
+        raise _batch_hint(recorder.failure(exc), args if inputs is None else ()) from exc
     finally:
         for handle in handles:
             handle.remove()
@@ -322,7 +322,24 @@ def _check_device(device: str | torch.device) -> torch.device:
     return target
 
 
+def _batch_hint(error: Exception, made: tuple) -> Exception:
+    """A failure on one 3-d input made from a size is most often a missing batch dimension."""
+    if not isinstance(error, TraceError) or len(made) != 1 or made[0].dim() != 3:
+        return error
+    size = (1, *made[0].shape)
+    return TraceError(
+        f"{error}; is the batch dimension missing? Try input size {size} "
+        f"(--input {'x'.join(map(str, size))})"
+    )
+
+
 def _make_inputs(input_size, inputs, device: torch.device, dtype) -> tuple[tuple, dict]:
+    if _holds_tensor(input_size):
+        raise ArchvizError(
+            "trace(model, input_size) takes a shape such as (1, 3, 224, 224); "
+            "to trace tensors you have, pass them as inputs=: trace(model, inputs=x) "
+            "or inputs=(x, y)"
+        )
     if inputs is None:
         if not input_size:
             raise ArchvizError("give an input_size such as (1, 3, 224, 224), or inputs")
@@ -335,6 +352,12 @@ def _make_inputs(input_size, inputs, device: torch.device, dtype) -> tuple[tuple
     if isinstance(moved, Mapping):
         return (), dict(moved)
     return (tuple(moved) if isinstance(moved, (tuple, list)) else (moved,)), {}
+
+
+def _holds_tensor(value: Any) -> bool:
+    if isinstance(value, torch.Tensor):
+        return True
+    return isinstance(value, (tuple, list)) and any(_holds_tensor(v) for v in value)
 
 
 def _fresh(size: tuple[int, ...], device: torch.device, dtype) -> torch.Tensor:

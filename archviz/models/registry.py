@@ -1,5 +1,5 @@
 """Model names -> constructors: archviz's own ResNets and, with a `torchvision:` prefix,
-any torchvision classification model for comparison. One source of truth for the CLI."""
+any torchvision classification model for comparison. The names live in `names.py`."""
 
 from __future__ import annotations
 
@@ -9,36 +9,15 @@ from collections.abc import Callable
 from torch import nn
 
 from archviz.errors import ArchvizError
-from archviz.models import resnet as _resnet
+from archviz.models.names import MODEL_NAMES, STANDARD, TORCHVISION_PREFIX, list_models
+from archviz.models.resnet import ResNet
 
-TORCHVISION_PREFIX = "torchvision:"
+__all__ = ["MODELS", "STANDARD", "TORCHVISION_PREFIX", "get_model", "list_models", "resolve_model"]
 
-MODELS: dict[str, Callable[..., _resnet.ResNet]] = {
-    "resnet18": _resnet.resnet18,
-    "resnet34": _resnet.resnet34,
-    "resnet50": _resnet.resnet50,
-    "resnet101": _resnet.resnet101,
-    "resnet152": _resnet.resnet152,
-    "resnet200": _resnet.resnet200,
-    "resnext50_32x4d": _resnet.resnext50_32x4d,
-    "resnext101_32x8d": _resnet.resnext101_32x8d,
-    "resnext101_64x4d": _resnet.resnext101_64x4d,
-    "wide_resnet50_2": _resnet.wide_resnet50_2,
-    "wide_resnet101_2": _resnet.wide_resnet101_2,
-}
-
-# The five variants of the paper's Table 1: the default set for compare and report.
-STANDARD = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
-
-
-def list_models(include_torchvision: bool = False) -> list[str]:
-    """archviz's model names (and `torchvision:` names of torchvision's classifiers)."""
-    names = list(MODELS)
-    if include_torchvision:
-        from torchvision import models as tvm
-
-        names += [TORCHVISION_PREFIX + n for n in tvm.list_models(module=tvm)]
-    return names
+# Every name in MODEL_NAMES is a factory of the same name in resnet.py. (By module path:
+# `archviz.models.resnet` the attribute is the `resnet()` factory, not the module.)
+_FACTORIES = importlib.import_module("archviz.models.resnet")
+MODELS: dict[str, Callable[..., ResNet]] = {n: getattr(_FACTORIES, n) for n in MODEL_NAMES}
 
 
 def get_model(name: str, *, weights: str | None = None, **kwargs) -> nn.Module:

@@ -73,6 +73,43 @@ def explanation_text(explanation: DepthExplanation) -> str:
     return "\n".join(lines)
 
 
+def explanation_markdown(explanation: DepthExplanation) -> str:
+    """GitHub Markdown: the formula, the stage table, what is not counted, the stride."""
+    e = explanation
+    table = tabulate(
+        stage_table(e), headers=STAGE_COLUMNS, tablefmt="github", disable_numparse=True
+    )
+    lines = [
+        f"**{_md(e.model)}**: {_md(e.formula)}",
+        "",
+        _md(e.blocks_answer),
+        "",
+        table,
+        "",
+        "Not counted (the paper counts only weighted layers on the main path):",
+        "",
+        *(f"- {_md(line)}" for line in not_counted_lines(e)),
+    ]
+    if e.paper is not None:
+        lines += ["", "Where the stride sits:", "", *(f"- {_md(line)}" for line in paper_lines(e))]
+    lines += [f"Note: {_md(note)}" for note in e.notes]
+    return "\n".join(lines) + "\n"
+
+
+def render_explanation(explanation: DepthExplanation, fmt: str) -> str:
+    """One of archviz.options.FORMATS["explain"] as text, for the CLI."""
+    if fmt == "json":
+        return explanation.to_json(indent=2)
+    if fmt == "markdown":
+        return explanation_markdown(explanation)
+    return explanation_text(explanation)
+
+
+def _md(text: str) -> str:
+    """Minimal Markdown safety for model-derived text (render/escape.py does it fully)."""
+    return text.replace("|", "\\|").replace("<", "&lt;")
+
+
 def explanation_html(explanation: DepthExplanation) -> str:
     """Every model-derived string is escaped: model names come from users."""
     e = explanation
