@@ -41,9 +41,7 @@ class _Group(click.Group):
         extra.pop("standalone_mode", None)
         sys.exit(
             _exit_code(
-                lambda: super(_Group, self).main(
-                    args, prog_name or "archviz", standalone_mode=False, **extra
-                )
+                lambda: super(_Group, self).main(args, "archviz", standalone_mode=False, **extra)
             )
         )
 
