@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import itertools
 import logging
-import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -29,6 +28,14 @@ from archviz.bench_env import (
     peak_memory,
 )
 from archviz.bench_records import BenchResult, BenchRow, MachineInfo, StageTiming
+from archviz.bench_settings import (
+    DEFAULT_MIN_RUN_TIME,
+    check_batches,
+    check_image_size,
+    check_min_run_time,
+    check_threads,
+    from_input_sizes,
+)
 from archviz.errors import ArchvizError
 from archviz.models.describe import layout
 from archviz.models.registry import resolve_model
@@ -50,8 +57,6 @@ DTYPES: dict[str, torch.dtype] = {
     "bfloat16": torch.bfloat16,
     "float16": torch.float16,
 }
-DEFAULT_MIN_RUN_TIME = 0.5  # seconds of timed calls per measurement
-MAX_MIN_RUN_TIME = 600.0  # beyond ten minutes per measurement is a typo, not a plan
 QUICK_MIN_RUN_TIME = 0.01  # `quick`: a rough figure to check a command line
 NOT_AVAILABLE = "not available"
 MIN_BLOCKS = 5  # fewest timed blocks behind a median and IQR
@@ -88,15 +93,15 @@ def bench(
     if not specs:
         raise ArchvizError("no models to benchmark")
     if input_sizes is not None:
-        batch_sizes, image_size = _from_input_sizes(input_sizes)
+        batch_sizes, image_size = from_input_sizes(input_sizes)
     plan = _Plan(
         targets=tuple(check_devices(devices)),
         dtypes=tuple(_check_dtypes(dtypes)),
-        batches=tuple(_check_batches(batch_sizes)),
-        threads=_check_threads(threads),
-        size=_image_size(image_size),
+        batches=tuple(check_batches(batch_sizes)),
+        threads=check_threads(threads),
+        size=check_image_size(image_size),
         channels_last=channels_last,
-        min_run_time=QUICK_MIN_RUN_TIME if quick else _check_min_run_time(min_run_time),
+        min_run_time=QUICK_MIN_RUN_TIME if quick else check_min_run_time(min_run_time),
         stages=stages and not quick,
         min_blocks=QUICK_MIN_BLOCKS if quick else MIN_BLOCKS,
     )
@@ -294,52 +299,3 @@ def _model_name(spec: str | nn.Module) -> str:
 
 def _check_dtypes(dtypes: str | Sequence[str]) -> list[str]:
     return choose(dtypes, list(DTYPES), "dtype")
-
-
-def _check_batches(batch_sizes: Sequence[int]) -> list[int]:
-    batches = list(dict.fromkeys(batch_sizes))
-    if not batches or not all(isinstance(b, int) and b > 0 for b in batches):
-        raise ArchvizError(f"batch sizes must be positive integers, got {list(batch_sizes)}")
-    return batches
-
-
-def _check_threads(threads: int | None) -> int:
-    if threads is None:
-        return torch.get_num_threads()
-    if threads < 1:
-        raise ArchvizError(f"threads must be at least 1, got {threads}")
-    return threads
-
-
-def _check_min_run_time(seconds: float) -> float:
-    if not (isinstance(seconds, (int, float)) and math.isfinite(seconds)):
-        raise ArchvizError(f"min-run-time must be a finite number of seconds, got {seconds}")
-    if not 0 < seconds <= MAX_MIN_RUN_TIME:
-        raise ArchvizError(
-            f"min-run-time is seconds of timing per measurement, above 0 and at most "
-            f"{MAX_MIN_RUN_TIME:.0f}; got {seconds} (the default is {DEFAULT_MIN_RUN_TIME})"
-        )
-    return float(seconds)
-
-
-def _from_input_sizes(sizes: Sequence[Sequence[int]]) -> tuple[list[int], tuple[int, int]]:
-    """N x 3 x H x W shapes that differ only in N -> (batch sizes, (H, W))."""
-    shapes = [tuple(s) for s in sizes]
-    if not shapes or any(len(s) != 4 or s[1] != 3 for s in shapes):
-        raise ArchvizError(
-            f"bench times images: every --input is N x 3 x H x W (e.g. 8x3x224x224), "
-            f"got {', '.join('x'.join(map(str, s)) for s in shapes) or 'none'}"
-        )
-    if len({s[2:] for s in shapes}) > 1:
-        raise ArchvizError(
-            "bench's --input shapes may differ only in the batch size N, "
-            "e.g. --input 1x3x224x224 --input 32x3x224x224"
-        )
-    return [s[0] for s in shapes], (shapes[0][2], shapes[0][3])
-
-
-def _image_size(size: int | tuple[int, int]) -> tuple[int, int]:
-    height, width = (size, size) if isinstance(size, int) else size
-    if height < 1 or width < 1:
-        raise ArchvizError(f"image size must be positive, got {size}")
-    return int(height), int(width)

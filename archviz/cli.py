@@ -8,26 +8,27 @@ exit codes (see `archviz.errors`).
 
 from __future__ import annotations
 
+import inspect
 import os
-import re
 import sys
 import tempfile
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
 import click
 
+from archviz.cli_params import format_option, input_option, output_option
 from archviz.errors import EXIT_BAD_INPUT, EXIT_BUG, EXIT_OK, EXIT_VERDICT, ArchvizError, Verdict
 from archviz.options import (
     COMMANDS,
-    DEFAULT_INPUT,
-    FORMAT_ALIASES,
     FORMATS,
     LEVELS,
     TRACE_DEVICES,
+    bench_inputs,
     format_for,
+    format_list,
     parse_shape,
 )
 
@@ -96,81 +97,13 @@ def _say(text: str) -> None:
     click.echo(text, err=True)
 
 
-# ---- the option vocabulary, built from archviz.options ----------------------------------
-
-
-class _AliasOption(click.Option):
-    """An option whose old spellings still work but are left out of --help."""
-
-    def __init__(self, *args: Any, hidden_aliases: Sequence[str] = (), **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.hidden_aliases = set(hidden_aliases)
-
-    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
-        shown, self.opts = self.opts, [o for o in self.opts if o not in self.hidden_aliases]
-        try:
-            return super().get_help_record(ctx)
-        finally:
-            self.opts = shown
-
-
-class _FormatChoice(click.Choice):
-    """--format's names for one command; old spellings ("text", "md") map to the new."""
-
-    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
-        return super().convert(FORMAT_ALIASES.get(value, value), param, ctx)
-
-
-def _format_option(command: str, default: str | None = "table"):
-    names = FORMATS[command]
-    return click.option(
-        "--format",
-        "fmt",
-        type=_FormatChoice(names),
-        default=default,
-        show_default=default is not None,
-        help="Output format."
-        + ("" if default else "  [default: the one -o's suffix names, else table]"),
-    )
-
-
-def _input_option(multiple: bool = False):
-    return click.option(
-        "--input",
-        "input_size",
-        default=None if multiple else DEFAULT_INPUT,
-        multiple=multiple,
-        show_default=not multiple,
-        metavar="SHAPE",
-        help=(
-            "Input shape NxCxHxW; repeat for several batch sizes "
-            "[default: 1x3x224x224 and 32x3x224x224]."
-            if multiple
-            else "Input shape NxCxHxW (N is the batch), e.g. 8x3x160x160."
-        ),
-    )
-
-
-def _output_option(help: str, *aliases: str, folder: bool = False, **kwargs: Any):
-    return click.option(
-        "-o",
-        "--output",
-        *aliases,
-        cls=_AliasOption,
-        hidden_aliases=aliases,
-        type=click.Path(file_okay=not folder, dir_okay=folder, path_type=Path),
-        help=help,
-        **kwargs,
-    )
-
-
 def _command(name: str) -> Callable:
     """A command whose help, one-line summary and examples come from archviz.options."""
     spec = COMMANDS[name]
     examples = "\n".join(f"  {e}" for e in spec.examples)
 
     def decorate(func: Callable) -> click.Command:
-        details = (func.__doc__ or "").strip()
+        details = inspect.cleandoc(func.__doc__ or "")
         return cli.command(
             name,
             help=f"{spec.summary}\n\n{details}" if details else spec.summary,
@@ -226,7 +159,7 @@ def models_cmd(include_tv: bool) -> None:
 
 @_command("trace")
 @click.argument("model")
-@_input_option()
+@input_option()
 @click.option("--device", default="meta", help=f"Where to run: {TRACE_DEVICES}.")
 @click.option(
     "--depth",
@@ -234,8 +167,8 @@ def models_cmd(include_tv: bool) -> None:
     default=3,
     help="Rows down to this module depth (deeper work is summed in); 0: the model's row.",
 )
-@_format_option("trace", default=None)
-@_output_option("Write to this file instead of stdout.")
+@format_option("trace", default=None)
+@output_option("Write to this file instead of stdout.")
 def trace_cmd(
     model: str, input_size: str, device: str, depth: int, fmt: str | None, output: Path | None
 ) -> None:
@@ -250,7 +183,7 @@ def trace_cmd(
 
 @_command("diagram")
 @click.argument("model")
-@_output_option(
+@output_option(
     "Output file; its suffix (.svg, .png, .pdf, .dot) chooses the format.", required=True
 )
 @click.option(
@@ -259,7 +192,7 @@ def trace_cmd(
     default="stage",
     help="; ".join(f"{k}: {v}" for k, v in LEVELS.items()) + ".",
 )
-@_input_option()
+@input_option()
 def diagram_cmd(model: str, output: Path, level: str, input_size: str) -> None:
     """Drawn from the trace (what ran), not from module names; DOT output is deterministic."""
     from archviz.models import resolve_model
@@ -281,9 +214,9 @@ def diagram_cmd(model: str, output: Path, level: str, input_size: str) -> None:
 @_command("verify")
 @click.argument("candidate")
 @click.option("--against", "reference", required=True, help="Reference: name, import path or file.")
-@_format_option("verify")
+@format_option("verify")
 @click.option("--no-forward", is_flag=True, help="Skip the forward check on random input.")
-@_output_option(
+@output_option(
     "Write the (remapped) state_dict here (.pt, .pth or .safetensors); it loads strictly "
     "into the reference.",
     "--write-remapped",
@@ -317,9 +250,9 @@ def verify_cmd(
 
 @_command("explain")
 @click.argument("model")
-@_input_option()
-@_format_option("explain", default=None)
-@_output_option("Write to this file instead of stdout.")
+@input_option()
+@format_option("explain", default=None)
+@output_option("Write to this file instead of stdout.")
 def explain_cmd(model: str, input_size: str, fmt: str | None, output: Path | None) -> None:
     """Counts weighted layers on the traced model's main path, and shows where the stride sits."""
     from archviz.explain import explain
@@ -331,9 +264,9 @@ def explain_cmd(model: str, input_size: str, fmt: str | None, output: Path | Non
 
 @_command("compare")
 @click.argument("models", nargs=-1)
-@_input_option()
-@_format_option("compare", default=None)
-@_output_option("Write to this file instead of stdout.")
+@input_option()
+@format_option("compare", default=None)
+@output_option("Write to this file instead of stdout.")
 @click.option(
     "--plots", type=click.Path(file_okay=False, path_type=Path), help="Also save plots here."
 )
@@ -365,8 +298,8 @@ def compare_cmd(
 
 @_command("report")
 @click.argument("models", nargs=-1)
-@_input_option()
-@_output_option("The report folder.", "--out", folder=True, default=Path("reports"))
+@input_option()
+@output_option("The report folder.", "--out", folder=True, default=Path("reports"))
 @click.option(
     "--format",
     "formats",
@@ -392,7 +325,7 @@ def report_cmd(
     from archviz.progress import Progress
     from archviz.render.report import write_report
 
-    chosen = _format_list(formats, FORMATS["report"])
+    chosen = format_list(formats, FORMATS["report"])
     names = list(models or STANDARD)
     with Progress("report") as progress:
         comparison = compare(names, parse_shape(input_size), progress=progress)
@@ -405,7 +338,7 @@ def report_cmd(
 
 @_command("bench")
 @click.argument("models", nargs=-1, required=True)
-@_input_option(multiple=True)
+@input_option(multiple=True)
 @click.option("--device", "devices", default="cpu,cuda", help="Comma-separated, e.g. cpu,cuda.")
 @click.option(
     "--dtype", "dtypes", default="float32", help="Comma-separated: float32,bfloat16,float16."
@@ -421,8 +354,8 @@ def report_cmd(
 @click.option(
     "--quick", is_flag=True, help="Rough figures fast (a few calls, no stages): check a command."
 )
-@_format_option("bench")
-@_output_option("Also save the results as JSON here, for `archviz report --bench`.", "--save")
+@format_option("bench")
+@output_option("Also save the results as JSON here, for `archviz report --bench`.", "--save")
 @click.option("--batch", "batches", hidden=True)  # old spelling of --input's N
 @click.option("--image-size", hidden=True)  # old spelling of --input's HxW
 def bench_cmd(
@@ -449,7 +382,7 @@ def bench_cmd(
         result = bench(
             [m for spec in models for m in spec.split(",") if m],
             devices=devices,
-            input_sizes=_bench_inputs(input_size, batches, image_size),
+            input_sizes=bench_inputs(input_size, batches, image_size),
             dtypes=dtypes,
             channels_last=channels_last,
             threads=threads,
@@ -460,39 +393,6 @@ def bench_cmd(
     if output is not None:
         _write(result.to_json(), output)
     click.echo(format_bench(result, fmt), nl=False)
-
-
-def _bench_inputs(
-    inputs: tuple[str, ...], batches: str | None, image_size: str | None
-) -> list[tuple[int, ...]]:
-    """--input shapes; the old --batch/--image-size spellings become shapes too."""
-    if inputs and (batches or image_size):
-        raise ArchvizError("give --input shapes, or the old --batch/--image-size, not both")
-    if inputs:
-        return [parse_shape(text) for text in inputs]
-    sizes = _ints(batches or "1,32", "batch sizes")
-    hw = _ints(image_size or "224", "image size", r"[x,\s]+")
-    if len(hw) > 2:
-        raise ArchvizError(f"image size is H or HxW, got {image_size!r}")
-    return [(n, 3, hw[0], hw[-1]) for n in sizes]
-
-
-def _ints(text: str, what: str, separators: str = r"[,\s]+") -> tuple[int, ...]:
-    parts = [p for p in re.split(separators, text.strip()) if p]
-    if not parts or not all(p.isdigit() and int(p) > 0 for p in parts):
-        raise ArchvizError(f"malformed {what} {text!r}; write positive integers like 1,32")
-    return tuple(int(p) for p in parts)
-
-
-def _format_list(text: str, allowed: Sequence[str]) -> list[str]:
-    chosen = [FORMAT_ALIASES.get(f.strip(), f.strip()) for f in text.split(",") if f.strip()]
-    unknown = [f for f in chosen if f not in allowed]
-    if unknown or not chosen:
-        raise ArchvizError(
-            f"unknown report format {', '.join(unknown) or repr(text)}; "
-            f"choose from {', '.join(allowed)} (comma-separated)"
-        )
-    return chosen
 
 
 def main() -> None:

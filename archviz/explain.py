@@ -20,7 +20,7 @@ from torch import nn
 from archviz.errors import ArchvizError
 from archviz.models import resolve_model
 from archviz.paper import DEFAULT_INPUT, PaperView, paper_view
-from archviz.records import ModuleRecord, Shape, Trace
+from archviz.records import ModuleRecord, Shape, Trace, first_shape
 from archviz.trace import trace
 
 SHORTCUT = "downsample"  # the projection shortcut's module name: torchvision's state_dict key
@@ -166,7 +166,7 @@ def explain_trace(result: Trace) -> DepthExplanation:
         not_counted=_not_counted(result),
         params=result.totals.params,
         macs=result.totals.macs,
-        input_size=tuple(result.input_shapes[0]),  # type: ignore[arg-type, index]
+        input_size=first_shape(result.input_shapes) or (),
         notes=notes,
     )
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -164,6 +165,39 @@ def format_for(fmt: str | None, output: Path | None, command: str) -> str:
         if chosen in FORMATS[command]:
             return chosen
     return TABLE
+
+
+def bench_inputs(
+    inputs: tuple[str, ...], batches: str | None, image_size: str | None
+) -> list[tuple[int, ...]]:
+    """--input shapes; the old --batch/--image-size spellings become shapes too."""
+    if inputs and (batches or image_size):
+        raise ArchvizError("give --input shapes, or the old --batch/--image-size, not both")
+    if inputs:
+        return [parse_shape(text) for text in inputs]
+    sizes = parse_ints(batches or "1,32", "batch sizes")
+    hw = parse_ints(image_size or "224", "image size", r"[x,\s]+")
+    if len(hw) > 2:
+        raise ArchvizError(f"image size is H or HxW, got {image_size!r}")
+    return [(n, 3, hw[0], hw[-1]) for n in sizes]
+
+
+def parse_ints(text: str, what: str, separators: str = r"[,\s]+") -> tuple[int, ...]:
+    parts = [p for p in re.split(separators, text.strip()) if p]
+    if not parts or not all(p.isdigit() and int(p) > 0 for p in parts):
+        raise ArchvizError(f"malformed {what} {text!r}; write positive integers like 1,32")
+    return tuple(int(p) for p in parts)
+
+
+def format_list(text: str, allowed: Sequence[str]) -> list[str]:
+    chosen = [FORMAT_ALIASES.get(f.strip(), f.strip()) for f in text.split(",") if f.strip()]
+    unknown = [f for f in chosen if f not in allowed]
+    if unknown or not chosen:
+        raise ArchvizError(
+            f"unknown report format {', '.join(unknown) or repr(text)}; "
+            f"choose from {', '.join(allowed)} (comma-separated)"
+        )
+    return chosen
 
 
 def _short(text: str, limit: int = 40) -> str:

@@ -72,7 +72,7 @@ def trace(
         model=name or type(model).__name__,
         device=str(target),
         dtype=str(dtype).removeprefix("torch."),
-        inputs=shape_tree((*args, kwargs) if kwargs else args),
+        inputs=input_tree(args, kwargs),
         output=shape_tree(output),
         totals=_totals(model, params, recorder, args, kwargs),
     )
@@ -103,6 +103,13 @@ def shape_tree(value: Any) -> ShapeTree:
     if isinstance(value, Mapping):
         return {str(k): shape_tree(v) for k, v in value.items()}
     return None
+
+
+def input_tree(args: tuple, kwargs: dict) -> ShapeTree:
+    """A call's inputs as a shape tree: one tensor is a flat shape, like an output."""
+    if len(args) == 1 and not kwargs:
+        return shape_tree(args[0])
+    return shape_tree((*args, kwargs) if kwargs else args)
 
 
 def _tensor_bytes(value: Any) -> int:
@@ -160,7 +167,7 @@ class _Recorder:
         call = self.calls.get(name, 0)
         self.calls[name] = call + 1
         parent = self.stack[-1].name if self.stack else None
-        inputs = shape_tree((*args, kwargs) if kwargs else args)
+        inputs = input_tree(args, kwargs)
         frame = _Call(
             module, name, call, parent, inputs, self.counter.flops, self.counter.elementwise
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import re
 import subprocess
 import sys
@@ -335,3 +336,13 @@ def test_no_committed_file_is_gitignored() -> None:
     if listed.returncode != 0:
         pytest.skip("not a git checkout")
     assert listed.stdout == ""
+
+
+def test_json_input_and_output_shapes_are_alike() -> None:
+    code, out, _ = run("trace", "resnet18", "--input", "1x3x64x64", "--format", "json")
+    data = json.loads(out)
+    assert (
+        code == 0 and data["input_shapes"] == [1, 3, 64, 64] and data["output_shapes"] == [1, 1000]
+    )
+    conv1 = next(r for r in data["records"] if r["name"] == "conv1")
+    assert conv1["input_shapes"] == [1, 3, 64, 64] and conv1["output_shapes"] == [1, 64, 32, 32]
