@@ -118,7 +118,7 @@ def _command(name: str) -> Callable:
     cls=_Group,
     context_settings={"help_option_names": ["-h", "--help"], "show_default": True},
     epilog="\b\nExit codes: 0 ok; 1 a verdict (incompatible, outputs differ); "
-    "2 bad input;\n3 a bug in archviz (the traceback is saved to a file).",
+    "2 bad input;\n3 a bug in archviz (the traceback is saved to a file); 130 interrupted.",
 )
 @click.version_option(package_name="archviz")
 def cli() -> None:
