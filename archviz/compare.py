@@ -35,8 +35,8 @@ class ComparisonRow:
     """One variant: raw integers; the renderers turn them into "4.09 G"."""
 
     name: str
-    block: str
-    layers: tuple[int, ...]
+    block: str  # "" for a model that is not ResNet-like
+    layers: tuple[int, ...]  # () for a model that is not ResNet-like
     depth: int
     params: int
     macs: int
@@ -133,7 +133,7 @@ def compare(
 def _row(result: Trace, e: DepthExplanation) -> ComparisonRow:
     return ComparisonRow(
         name=result.model,
-        block=e.block,
+        block=e.block or "",
         layers=e.layers,
         depth=e.depth,
         params=result.totals.params,
@@ -142,6 +142,6 @@ def _row(result: Trace, e: DepthExplanation) -> ComparisonRow:
         macs_stride_in_1x1=e.paper.stride_in_1x1_macs if e.paper else None,
         paper_table1_gmacs=e.paper.table1_gmacs if e.paper else None,
         activation_bytes=result.totals.activation_bytes,
-        stage_shapes=tuple((r.stage, r.output_shape) for r in e.stages[1:-1]),
+        stage_shapes=tuple((r.stage, r.output_shape) for r in e.stages[1:-1]),  # ResNets only
         stage_macs=tuple((r.stage, r.macs) for r in e.stages),
     )

@@ -1,10 +1,10 @@
-"""explain(): why [3, 4, 6, 3] is ResNet-50, derived from the traced model.
+"""explain(): why [3, 4, 6, 3] is ResNet-50 (and VGG-16 16), derived from the traced graph.
 
-He et al. (2015) name a ResNet by its weighted layers on the main path: the stem
-convolution, every convolution inside the residual blocks, and the classifier. The block
-list counts blocks, not layers, so depth = stem + convs per block x sum(layers) + head.
-Here that rule is applied to a Trace's records, so it holds for any `layers` list, either
-block type, ResNeXt and wide variants, and users' own ResNet-like models.
+A network's depth is the number of weighted layers on its longest input-to-output path
+(archviz/depth.py derives it, and its formula, from the observed dataflow graph). For
+ResNet-like models the per-stage table and the paper's stride view are added: He et al.
+(2015) name a ResNet by stem + convs per block x blocks + classifier, and the block list
+counts blocks, not layers.
 """
 
 from __future__ import annotations
@@ -17,17 +17,16 @@ from dataclasses import asdict, dataclass, replace
 import torch
 from torch import nn
 
+from archviz.depth import Depth, Term, derive_depth
 from archviz.errors import ArchvizError
+from archviz.graph import call_id, record_ids
 from archviz.models import resolve_model
 from archviz.paper import DEFAULT_INPUT, PaperView, paper_view
-from archviz.records import ModuleRecord, Shape, Trace, first_shape
+from archviz.records import ModuleRecord, Shape, ShapeTree, Trace, first_shape
 from archviz.trace import trace
 
-SHORTCUT = "downsample"  # the projection shortcut's module name: torchvision's state_dict key
-NOT_RESNET_LIKE = "not a ResNet-like model: no layer1..layer4 stages of residual blocks"
-SHORTCUT_REASON = (
-    "projection shortcuts sit beside the main path, not on it; the paper counts depth "
-    "along the main path only"
+BESIDE_REASON = (
+    "beside the main path (a shortcut or a parallel branch); depth counts the longest path"
 )
 
 
@@ -50,23 +49,27 @@ class StageRow:
 
 @dataclass(frozen=True)
 class DepthExplanation:
-    """Why a ResNet-like model has the depth in its name, from its own records."""
+    """Why a model has the depth in its name, from its own trace and graph."""
 
     model: str
-    block: str
-    layers: tuple[int, ...]
-    convs_per_block: int | None  # None when blocks hold different numbers of convs
-    stem_layers: int
-    head_layers: int
     depth: int
-    formula: str  # "1 + 3 x (3 + 4 + 6 + 3) + 1 = 50"
-    blocks_answer: str  # the "16 blocks, not 50 layers" sentence
-    stages: tuple[StageRow, ...]
-    shortcuts: tuple[str, ...]  # projection convs: listed, not counted
+    formula: str  # "1 + 3 x (3 + 4 + 6 + 3) + 1 = 50", "13 + 3 = 16"
+    terms: tuple[Term, ...]  # the formula's terms, each with its unit and where it sits
+    main_path: tuple[str, ...]  # the weighted layers counted, in order
+    beside: tuple[str, ...]  # weighted layers off the main path: listed, not counted
     not_counted: tuple[tuple[str, int, str], ...]  # (module type, calls, why)
     params: int
     macs: int
-    input_size: Shape
+    input_size: ShapeTree
+    # ResNet-like models only (a stem, stages of residual blocks, a head):
+    block: str | None = None
+    layers: tuple[int, ...] = ()
+    convs_per_block: int | None = None  # None when blocks hold different numbers of convs
+    stem_layers: int = 0
+    head_layers: int = 0
+    blocks_answer: str = ""  # the "16 blocks, not 50 layers" sentence
+    stages: tuple[StageRow, ...] = ()
+    shortcuts: tuple[str, ...] = ()  # the projection convs beside the path
     paper: PaperView | None = None
     notes: tuple[str, ...] = ()
 
@@ -99,7 +102,7 @@ def explain(
 
     With `paper`, an archviz ResNet is traced once more with the other stride placement.
     """
-    size = check_image_size(input_size)
+    size = check_size(input_size)
     model = build(model_or_name)
     label = name or (model_or_name if isinstance(model_or_name, str) else type(model).__name__)
     result = trace(model, size, name=label)
@@ -109,14 +112,15 @@ def explain(
     return explanation
 
 
-def check_image_size(input_size: Sequence[int]) -> Shape:
-    """These are image models: the input is one N x C x H x W shape."""
+def check_size(input_size: Sequence[int]) -> Shape:
+    """One input shape of positive integers, batch first (N x C x H x W for images)."""
     size = tuple(input_size)
-    if len(size) != 4 or not all(isinstance(d, int) and d > 0 for d in size):
-        raise ArchvizError(
-            f"input must be 4 positive dims N x 3 x H x W, e.g. 1x3x224x224; got {size}"
-        )
+    if not size or not all(isinstance(d, int) and d > 0 for d in size):
+        raise ArchvizError(f"input must be positive dims such as 1x3x224x224; got {size}")
     return size
+
+
+check_image_size = check_size  # the name compare and older callers use
 
 
 def build(spec: str | nn.Module) -> nn.Module:
@@ -128,18 +132,33 @@ def build(spec: str | nn.Module) -> nn.Module:
 
 
 def explain_trace(result: Trace) -> DepthExplanation:
-    """The depth derivation from a Trace alone (compare reuses its traces this way)."""
+    """The depth derivation from a Trace alone (compare and report reuse traces this way)."""
+    found = derive_depth(result)
+    first = first_shape(result.input_shapes)
+    explanation = DepthExplanation(
+        model=result.model,
+        depth=found.depth,
+        formula=found.formula,
+        terms=found.terms,
+        main_path=found.main_path,
+        beside=found.beside,
+        not_counted=_not_counted(result, found),
+        params=result.totals.params,
+        macs=result.totals.macs,
+        input_size=first,
+    )
     arch = result.architecture
     if arch is None or not _has_blocks(result, arch.stages):
-        raise NotResNetLike(f"{result.model} is {NOT_RESNET_LIKE}")
-    weighted = [r for r in result.records if _is_weighted(r)]
-    stray = [r.name for r in weighted if r.stage is None]
-    if stray:
-        raise NotResNetLike(
-            f"{result.model} is not ResNet-like: weighted layers outside the stem, stages "
-            f"and head ({', '.join(stray[:3])})"
-        )
-    main = [r for r in weighted if SHORTCUT not in r.name.split(".")]
+        return explanation
+    return _with_stages(result, explanation, found)
+
+
+def _with_stages(result: Trace, e: DepthExplanation, found: Depth) -> DepthExplanation:
+    """Add the ResNet view: per-stage rows of the main path's layers, the blocks sentence."""
+    arch = result.architecture
+    assert arch is not None
+    index = record_ids(result)
+    main = [result.records[index[i]] for i in found.main_path if i in index]
     rows = _stage_rows(result, main)
     body = rows[1:-1]
     per_block = {r.convs_per_block for r in body}
@@ -150,34 +169,18 @@ def explain_trace(result: Trace) -> DepthExplanation:
             f"the model's self-description says {arch.convs_per_block} convs per block, "
             f"the trace ran {cpb} on the main path; the trace is counted",
         )
-    depth = sum(r.weighted_layers for r in rows)
-    return DepthExplanation(
-        model=result.model,
+    return replace(
+        e,
         block=arch.block,
         layers=arch.layers,
         convs_per_block=cpb,
         stem_layers=rows[0].weighted_layers,
         head_layers=rows[-1].weighted_layers,
-        depth=depth,
-        formula=_formula(rows, cpb, depth),
-        blocks_answer=_blocks_answer(arch.block, rows, cpb, depth),
+        blocks_answer=_blocks_answer(arch.block, rows, cpb, e.depth),
         stages=tuple(rows),
-        shortcuts=tuple(r.name for r in weighted if SHORTCUT in r.name.split(".")),
-        not_counted=_not_counted(result),
-        params=result.totals.params,
-        macs=result.totals.macs,
-        input_size=first_shape(result.input_shapes) or (),
+        shortcuts=found.beside,
         notes=notes,
     )
-
-
-def _is_weighted(record: ModuleRecord) -> bool:
-    """A weighted layer holds parameters and does multiply-adds: conv and linear.
-
-    Batch norm holds parameters but only scales and shifts (no MACs); ReLU and pooling
-    hold none. Structural, so a user's Conv2d subclass counts without a name match.
-    """
-    return record.is_leaf and record.params_total > 0 and record.macs > 0
 
 
 def _has_blocks(result: Trace, stages: tuple[str, ...]) -> bool:
@@ -208,20 +211,6 @@ def _stage_rows(result: Trace, main: list[ModuleRecord]) -> list[StageRow]:
     return rows
 
 
-def _formula(rows: list[StageRow], cpb: int | None, depth: int) -> str:
-    """'1 + 3 x (3 + 4 + 6 + 3) + 1 = 50'; per-stage terms when blocks differ."""
-    stem, body, head = rows[0], rows[1:-1], rows[-1]
-    if cpb is not None:
-        middle = f"{cpb} x ({' + '.join(str(r.blocks) for r in body)})"
-    else:
-        terms = [
-            f"{r.convs_per_block} x {r.blocks}" if r.convs_per_block else f"{r.weighted_layers}"
-            for r in body
-        ]
-        middle = f"({' + '.join(terms)})"
-    return f"{stem.weighted_layers} + {middle} + {head.weighted_layers} = {depth}"
-
-
 def _blocks_answer(block: str, rows: list[StageRow], cpb: int | None, depth: int) -> str:
     body = rows[1:-1]
     blocks = sum(r.blocks for r in body)
@@ -239,15 +228,18 @@ def _plural(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
-def _not_counted(result: Trace) -> tuple[tuple[str, int, str], ...]:
-    """Every leaf that ran but is not a main-path weighted layer, grouped by type."""
+def _not_counted(result: Trace, found: Depth) -> tuple[tuple[str, int, str], ...]:
+    """Every leaf that ran but is not a weighted layer on the main path, grouped by type."""
+    counted = set(found.main_path)
+    beside = set(found.beside)
+    ids = {call_id(r): r for r in result.records}
     reasons: dict[tuple[str, str], int] = Counter()
-    for r in result.records:
-        if not r.is_leaf or (_is_weighted(r) and SHORTCUT not in r.name.split(".")):
+    for gid, r in ids.items():
+        if not r.is_leaf or gid in counted:
             continue
         kind = r.type
-        if _is_weighted(r):
-            kind, why = f"{r.type} (projection shortcut)", SHORTCUT_REASON
+        if gid in beside:
+            kind, why = f"{r.type} (beside the main path)", BESIDE_REASON
         elif r.params_total > 0:
             why = "normalisation only: a per-channel scale and shift, no multiply-adds"
         else:

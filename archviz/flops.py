@@ -31,6 +31,8 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
+from archviz import metacache
+
 aten = torch.ops.aten
 
 CONVENTIONS: dict[str, str] = {
@@ -138,7 +140,7 @@ class OpCounter(TorchDispatchMode):
         if conventional or free:
             # These never decompose into ops with a formula, so skipping FlopCounterMode's
             # decomposition changes no FLOP count (and saves most of the tracing time).
-            out = func(*args, **kwargs)
+            out = metacache.run(func, args, kwargs)
             if conventional:
                 self.elementwise += elementwise_flops(name, args, out)
             return out

@@ -56,6 +56,8 @@ class ModuleRecord:
     elementwise_flops: int  # BN, activations, the residual add, pooling: archviz's convention
     elementwise_flops_total: int
     output_bytes: int
+    param_shapes: tuple[Shape, ...] = ()  # the module's own parameters: its structural identity
+    container: bool = False  # an nn.Sequential/ModuleList/ModuleDict: it only chains children
 
 
 @dataclass(frozen=True)

@@ -17,10 +17,13 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
+from archviz.dataflow import DataflowRecorder, OpWatcher, PendingNode
 from archviz.errors import ArchvizError
 from archviz.flops import OpCounter
 from archviz.models.describe import Layout, layout
 from archviz.records import Architecture, ModuleRecord, ShapeTree, Totals, Trace
+
+_CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
 
 
 class TraceError(ArchvizError):
@@ -46,7 +49,11 @@ def trace(
     names = {m: n for n, m in model.named_modules()}
     params = _param_counts(model)
     found = layout(model)
-    recorder = _Recorder(names, params, _architecture(model, found), found)
+    static = {
+        m: (not m._modules, tuple(tuple(p.shape) for p in m._parameters.values() if p is not None))
+        for m in names
+    }
+    recorder = _Recorder(names, params, static, _architecture(model, found), found)
     substitutes = _substitutes(model, target, dtype)
     modes = {m: m.training for m in model.modules()}
     handles = []
@@ -55,12 +62,22 @@ def trace(
             handles.append(module.register_forward_pre_hook(recorder.pre, with_kwargs=True))
             handles.append(module.register_forward_hook(recorder.post, with_kwargs=True))
         model.eval()
+        recorder.graph.inputs(args, kwargs, shape_tree)
         # inference_mode makes flop counting silently see nothing; no_grad does not.
-        with torch.inference_mode(False), torch.no_grad(), _no_fused_attention(), recorder.counter:
-            if substitutes is None:
-                output = model(*args, **kwargs)
-            else:
-                output = functional_call(model, substitutes, args, kwargs, tie_weights=True)
+        with (
+            torch.inference_mode(False),
+            torch.no_grad(),
+            _no_fused_attention(),
+            recorder.counter,
+        ):
+            try:
+                if substitutes is None:
+                    output = model(*args, **kwargs)
+                else:
+                    output = functional_call(model, substitutes, args, kwargs, tie_weights=True)
+            finally:
+                recorder.watcher.off()
+        recorder.graph.output(output, shape_tree)
     except Exception as exc:
         raise _batch_hint(recorder.failure(exc), args if inputs is None else ()) from exc
     finally:
@@ -148,12 +165,22 @@ class _Call:
     child_flops: int = 0
     child_elementwise: int = 0
     index: int = 0
+    id: str = ""  # graph id: the name, with ":k" for the k-th later call
+    leaf: bool = False
+    depth: int = 0  # call depth: how many module calls enclose this one
+    scope: tuple[str, ...] = ()  # graph ids of the enclosing calls, root excluded
+    inner: tuple[str, ...] = ()  # the scope of what runs inside this call
+    sources: list = field(default_factory=list)  # producers of the inputs
+    ops: list[int] = field(default_factory=list)  # op nodes recorded directly in this call
+    child_calls: int = 0
 
 
 @dataclass
 class _Recorder:
     names: dict[nn.Module, str]
     params: dict[str, tuple[int, int, int, int]]  # own, total, trainable total, buffers total
+    # Per module, read once before the forward: (is a leaf, own parameter shapes).
+    static: dict[nn.Module, tuple[bool, tuple[tuple[int, ...], ...]]]
     arch: Architecture | None
     layout: Layout | None
     counter: OpCounter = field(default_factory=OpCounter)
@@ -161,28 +188,62 @@ class _Recorder:
     calls: dict[str, int] = field(default_factory=dict)
     records: list[ModuleRecord | None] = field(default_factory=list)
     activation_bytes: int = 0
+    graph: DataflowRecorder = field(default_factory=DataflowRecorder)
+    watcher: OpWatcher = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.watcher = OpWatcher(self.graph, self._op_scope, shape_tree)
+
+    def _op_scope(self) -> tuple[tuple[str, ...], list[int]] | None:
+        """Where a functional op runs now; None inside a leaf module or outside the model."""
+        if not self.stack or self.stack[-1].leaf:
+            return None
+        return self.stack[-1].inner, self.stack[-1].ops
 
     def pre(self, module: nn.Module, args: tuple, kwargs: dict) -> None:
+        self.watcher.off()  # our own shape reads are not the model's ops
         name = self.names[module]
         call = self.calls.get(name, 0)
         self.calls[name] = call + 1
-        parent = self.stack[-1].name if self.stack else None
+        caller = self.stack[-1] if self.stack else None
         inputs = input_tree(args, kwargs)
         frame = _Call(
-            module, name, call, parent, inputs, self.counter.flops, self.counter.elementwise
+            module,
+            name,
+            call,
+            caller.name if caller else None,
+            inputs,
+            self.counter.flops,
+            self.counter.elementwise,
         )
         frame.index = len(self.records)
+        frame.id = name if call == 0 else f"{name}:{call}"
+        frame.leaf = self.static[module][0]
+        frame.depth = len(self.stack)
+        frame.scope = caller.inner if caller else ()
+        frame.inner = (*frame.scope, frame.id) if name else frame.scope
+        frame.sources = self.graph.sources((args, kwargs))
+        if caller:
+            caller.child_calls += 1
         self.records.append(None)  # keep call order: the record is filled in on return
         self.stack.append(frame)
+        self._resume()
+
+    def _resume(self) -> None:
+        """Watch functional ops again if a container's own code runs next."""
+        if self.stack and not self.stack[-1].leaf:
+            self.watcher.on()
 
     def post(self, module: nn.Module, args: tuple, kwargs: dict, output: Any) -> None:
+        self.watcher.off()
         frame = self.stack.pop()
+        self._node(frame, module, output)
         flops_total = self.counter.flops - frame.flops0
         elementwise_total = self.counter.elementwise - frame.elementwise0
         if self.stack:
             self.stack[-1].child_flops += flops_total
             self.stack[-1].child_elementwise += elementwise_total
-        is_leaf = not any(True for _ in module.children())
+        is_leaf, shapes = self.static[module]
         out_bytes = _tensor_bytes(output)
         if is_leaf:
             self.activation_bytes += out_bytes
@@ -192,7 +253,7 @@ class _Recorder:
         self.records[frame.index] = ModuleRecord(
             name=frame.name,
             type=type(module).__name__,
-            depth=0 if not frame.name else frame.name.count(".") + 1,
+            depth=frame.depth,
             parent=frame.parent,
             stage=stage,
             block=block,
@@ -212,7 +273,21 @@ class _Recorder:
             elementwise_flops=elementwise_total - frame.child_elementwise,
             elementwise_flops_total=elementwise_total,
             output_bytes=out_bytes,
+            param_shapes=shapes,
+            container=isinstance(module, _CONTAINERS),
         )
+        self._resume()
+
+    def _node(self, frame: _Call, module: nn.Module, output: Any) -> None:
+        """A call that ran no child module is one graph node; its own ops fold into it."""
+        if not frame.leaf and frame.child_calls:
+            return
+        for index in frame.ops:
+            self.graph.nodes[index].alive = False
+        label = frame.id or "model"
+        node = PendingNode("module", type(module).__name__, frame.scope, frame.index,
+                        shape_tree(output), frame.sources, label)  # fmt: skip
+        self.graph.add(node, output)
 
     def failure(self, exc: Exception) -> Exception:
         if isinstance(exc, ArchvizError) or not self.stack:
@@ -230,11 +305,16 @@ class _Recorder:
         )
 
     def finish(self, *, model, device, dtype, inputs, output, totals) -> Trace:
+        kept = [i for i, r in enumerate(self.records) if r is not None]
         records = _fold_uncalled(
             [r for r in self.records if r is not None], self.params, self.calls
         )
         uncounted = tuple(sorted(self.counter.uncounted.items()))
-        return Trace(model, inputs, output, device, dtype, records, totals, uncounted, self.arch)
+        nodes, edges = self.graph.finish({old: new for new, old in enumerate(kept)})
+        return Trace(
+            model, inputs, output, device, dtype, records, totals, uncounted, self.arch,
+            nodes=nodes, edges=edges,
+        )  # fmt: skip
 
 
 def _fold_uncalled(

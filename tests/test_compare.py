@@ -108,10 +108,19 @@ def test_cli_compare_formats(fmt: str) -> None:
         ["compare", "resnet18", "nosuchnet"],
         ["compare", "resnet18", "--input", "1x3x224"],
         ["compare", "resnet18", "--input", "1x3x224x224x2"],
-        ["compare", "torchvision:vgg16"],
     ],
 )
 def test_cli_compare_bad_input(args: list[str]) -> None:
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 2
     assert result.output.count("\n") == 1 and result.output.startswith("archviz: error:")
+
+
+def test_compare_takes_models_that_are_not_resnets() -> None:
+    result = CliRunner().invoke(
+        cli, ["compare", "resnet18", "torchvision:vgg16", "--format", "json"]
+    )
+    assert result.exit_code == 0, result.output
+    rows = {r["name"]: r for r in json.loads(result.output)["rows"]}
+    assert rows["torchvision:vgg16"]["depth"] == 16 and rows["torchvision:vgg16"]["block"] == ""
+    assert rows["resnet18"]["depth"] == 18

@@ -13,6 +13,26 @@ if TYPE_CHECKING:
     from archviz.explain import DepthExplanation
 
 STAGE_COLUMNS = ("Stage", "Blocks", "Convs/block", "Weighted layers", "Output", "Params", "MACs")
+CONTAINERS = ("", "Sequential", "ModuleList", "ModuleDict")  # not worth naming as a "within"
+TERM_COLUMNS = ("Term", "Unit", "Layers each", "Units", "Weighted layers", "Where")
+
+
+def term_table(explanation: DepthExplanation) -> list[tuple[str, ...]]:
+    """One row per formula term: which unit it counts and where those units sit."""
+    rows: list[tuple[str, ...]] = []
+    for t in explanation.terms:
+        where = ", ".join(t.where[:4]) + (f", ... ({len(t.where)})" if len(t.where) > 4 else "")
+        unit = t.unit if t.layer_types == (t.unit,) else f"{t.unit} ({', '.join(t.layer_types)})"
+        if t.unit in t.layer_types and t.within not in (
+            "",
+            "Sequential",
+            "ModuleList",
+            "ModuleDict",
+        ):
+            unit += f" in {t.within}"  # e.g. DenseNet's transition convs
+        counts = " + ".join(map(str, t.counts))
+        rows.append((t.text, unit, str(t.per_unit), counts, str(t.layers), where))
+    return rows
 
 
 def stage_table(explanation: DepthExplanation) -> list[tuple[str, ...]]:
@@ -37,8 +57,10 @@ def stage_table(explanation: DepthExplanation) -> list[tuple[str, ...]]:
 
 def not_counted_lines(explanation: DepthExplanation) -> list[str]:
     lines = [f"{kind} x{calls}: {why}" for kind, calls, why in explanation.not_counted]
-    if explanation.shortcuts:
-        lines.append(f"the projection shortcuts: {', '.join(explanation.shortcuts)}")
+    if explanation.beside:
+        names = ", ".join(explanation.beside[:8])
+        more = f", ... ({len(explanation.beside)} in all)" if len(explanation.beside) > 8 else ""
+        lines.append(f"beside the main path: {names}{more}")
     return lines
 
 
@@ -56,15 +78,26 @@ def paper_lines(explanation: DepthExplanation) -> list[str]:
 
 def explanation_text(explanation: DepthExplanation) -> str:
     e = explanation
-    layers = ", ".join(map(str, e.layers))
+    size = "x".join(map(str, e.input_size)) if isinstance(e.input_size, tuple) else "?"
     lines = [
-        f"{e.model}: {e.block} blocks, layers [{layers}], input {'x'.join(map(str, e.input_size))}",
-        f"depth = stem + convs per block x blocks + classifier: {e.formula}",
-        e.blocks_answer,
+        f"{e.model}: depth {e.depth}, input {size}",
+        f"depth = weighted layers (conv, linear) on the longest input-to-output path: {e.formula}",
+    ]
+    if e.block:
+        layers = ", ".join(map(str, e.layers))
+        lines += [f"{e.block} blocks, layers [{layers}]: {e.blocks_answer}"]
+    lines += [
         "",
-        tabulate(stage_table(e), headers=STAGE_COLUMNS, disable_numparse=True, stralign="right"),
+        tabulate(term_table(e), headers=TERM_COLUMNS, disable_numparse=True),
+    ]
+    if e.stages:
+        table = tabulate(
+            stage_table(e), headers=STAGE_COLUMNS, disable_numparse=True, stralign="right"
+        )
+        lines += ["", table]
+    lines += [
         "",
-        "Not counted (the paper counts only weighted layers on the main path):",
+        "Not counted (only weighted layers on the main path count):",
         *(f"  {line}" for line in not_counted_lines(e)),
     ]
     if e.paper is not None:
@@ -74,25 +107,22 @@ def explanation_text(explanation: DepthExplanation) -> str:
 
 
 def explanation_markdown(explanation: DepthExplanation) -> str:
-    """GitHub Markdown: the formula, the stage table, what is not counted, the stride."""
+    """GitHub Markdown with the text view's content: formula, terms, stages, what is not
+    counted, the stride."""
     e = explanation
-    table = tabulate(
-        stage_table(e), headers=STAGE_COLUMNS, tablefmt="github", disable_numparse=True
-    )
-    lines = [
-        f"**{_md(e.model)}**: {_md(e.formula)}",
-        "",
-        _md(e.blocks_answer),
-        "",
-        table,
-        "",
-        "Not counted (the paper counts only weighted layers on the main path):",
-        "",
-        *(f"- {_md(line)}" for line in not_counted_lines(e)),
-    ]
+    size = "x".join(map(str, e.input_size)) if isinstance(e.input_size, tuple) else "?"
+    lines = [f"**{_md(e.model)}**: depth {e.depth}, input {size}", "", f"depth = {_md(e.formula)}"]
+    if e.block:
+        layers = ", ".join(map(str, e.layers))
+        lines += ["", f"{e.block} blocks, layers [{layers}]: {_md(e.blocks_answer)}"]
+    lines += ["", _md_table(TERM_COLUMNS, term_table(e))]
+    if e.stages:
+        lines += ["", _md_table(STAGE_COLUMNS, stage_table(e))]
+    lines += ["", "Not counted (only weighted layers on the main path count):", ""]
+    lines += [f"- {_md(line)}" for line in not_counted_lines(e)]
     if e.paper is not None:
         lines += ["", "Where the stride sits:", "", *(f"- {_md(line)}" for line in paper_lines(e))]
-    lines += [f"Note: {_md(note)}" for note in e.notes]
+    lines += [f"\nNote: {_md(note)}" for note in e.notes]
     return "\n".join(lines) + "\n"
 
 
@@ -110,20 +140,29 @@ def _md(text: str) -> str:
     return text.replace("|", "\\|").replace("<", "&lt;")
 
 
+def _md_table(columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    cells = [[_md(c) for c in row] for row in rows]
+    return tabulate(cells, headers=columns, tablefmt="github", disable_numparse=True)
+
+
+def _html_table(columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    head = "".join(f"<th>{escape(c)}</th>" for c in columns)
+    body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
 def explanation_html(explanation: DepthExplanation) -> str:
     """Every model-derived string is escaped: model names come from users."""
     e = explanation
-    head = "".join(f"<th>{escape(c)}</th>" for c in STAGE_COLUMNS)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in stage_table(e)
-    )
     items = "".join(f"<li>{escape(line)}</li>" for line in not_counted_lines(e))
     paper = "".join(f"<li>{escape(line)}</li>" for line in paper_lines(e))
+    stages = _html_table(STAGE_COLUMNS, stage_table(e)) if e.stages else ""
     return (
         f"<div><h4>{escape(e.model)}: {escape(e.formula)}</h4>"
-        f"<p>{escape(e.blocks_answer)}</p>"
-        f"<table><tr>{head}</tr>{body}</table>"
-        f"<p>Not counted:</p><ul>{items}</ul>"
+        + (f"<p>{escape(e.blocks_answer)}</p>" if e.blocks_answer else "")
+        + _html_table(TERM_COLUMNS, term_table(e))
+        + stages
+        + f"<p>Not counted:</p><ul>{items}</ul>"
         + (f"<p>Where the stride sits:</p><ul>{paper}</ul>" if paper else "")
         + "</div>"
     )
