@@ -40,6 +40,7 @@ class Progress:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._tick, daemon=True)
         self._start = time.monotonic()
+        self._lines = 0  # status lines written; a run that never wrote one ends silently
 
     def __call__(self, done: int, total: int, label: str) -> None:
         self.done, self.total, self.label = done, total, label
@@ -63,7 +64,7 @@ class Progress:
             self._bar.__exit__(None, None, None)
         elif not self.tty and self._thread.is_alive():
             self._thread.join()
-            if exc[0] is None and self.total:
+            if exc[0] is None and self.total and self._lines:
                 self._write(f"{self.done}/{self.total} done")
 
     def line(self) -> str:
@@ -78,6 +79,7 @@ class Progress:
     def _write(self, text: str) -> None:
         elapsed = time.monotonic() - self._start
         print(f"archviz {self.what}: {text} ({elapsed:.0f} s)", file=self.stream, flush=True)
+        self._lines += 1
 
 
 def _interval() -> float:

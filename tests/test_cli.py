@@ -346,3 +346,10 @@ def test_json_input_and_output_shapes_are_alike() -> None:
     )
     conv1 = next(r for r in data["records"] if r["name"] == "conv1")
     assert conv1["input_shapes"] == [1, 3, 64, 64] and conv1["output_shapes"] == [1, 64, 32, 32]
+
+
+def test_progress_is_silent_for_work_shorter_than_the_interval() -> None:
+    stream = io.StringIO()
+    with Progress("compare", stream=stream, interval=60, tty=False) as progress:
+        progress(2, 2, "")
+    assert stream.getvalue() == ""
