@@ -35,6 +35,13 @@ from archviz.options import (
 EXIT_INTERRUPTED = 130  # the shell's 128 + SIGINT
 
 
+class _Never(Exception):
+    """Stands in for NoArgsIsHelpError on clicks before 8.2, which print the help themselves."""
+
+
+_NO_ARGS: type[Exception] = getattr(click.exceptions, "NoArgsIsHelpError", _Never)
+
+
 class _Group(click.Group):
     """Every run, the console script's and CliRunner's alike, goes through `_exit_code`."""
 
@@ -57,6 +64,10 @@ def _exit_code(run: Callable[[], Any]) -> int:
     except ArchvizError as exc:
         _say(f"archviz: error: {_one_line(exc)}")
         return EXIT_BAD_INPUT
+    except _NO_ARGS as exc:  # bare `archviz`: the help, as click 8.1 gave it
+        ctx = getattr(exc, "ctx", None)
+        click.echo(ctx.get_help() if ctx else "archviz --help")
+        return EXIT_OK
     except click.UsageError as exc:
         where = exc.ctx.command_path if exc.ctx else "archviz"
         _say(f"archviz: error: {_one_line(exc)} (see '{where} --help')")

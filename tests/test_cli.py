@@ -353,3 +353,8 @@ def test_progress_is_silent_for_work_shorter_than_the_interval() -> None:
     with Progress("compare", stream=stream, interval=60, tty=False) as progress:
         progress(2, 2, "")
     assert stream.getvalue() == ""
+
+
+def test_bare_archviz_prints_the_help() -> None:
+    code, out, stderr = run()
+    assert code == 0 and out.startswith("Usage: archviz") and "Commands:" in out and not stderr
