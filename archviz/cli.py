@@ -200,19 +200,32 @@ def trace_cmd(
 @click.option(
     "--level",
     type=click.Choice(list(LEVELS)),
-    default="stage",
-    help="; ".join(f"{k}: {v}" for k, v in LEVELS.items()) + ".",
+    help="ResNet preset; "
+    + "; ".join(f"{k}: {v}" for k, v in LEVELS.items())
+    + ".  [default: stage for a ResNet, else the deepest readable depth]",
 )
+@click.option(
+    "--depth", type=click.IntRange(min=1), help="Open modules down to this depth (1: top level)."
+)
+@click.option("--no-collapse", is_flag=True, help="Draw every repeated block, not one 'x N'.")
 @input_option()
-def diagram_cmd(model: str, output: Path, level: str, input_size: str) -> None:
-    """Drawn from the trace (what ran), not from module names; DOT output is deterministic."""
+def diagram_cmd(
+    model: str,
+    output: Path,
+    level: str | None,
+    depth: int | None,
+    no_collapse: bool,
+    input_size: str,
+) -> None:
+    """Drawn from the traced dataflow (what ran, not module names): modules down to --depth,
+    merges and shortcuts. DOT output is deterministic."""
     from archviz.models import resolve_model
     from archviz.render.diagram import diagram, has_dot
     from archviz.trace import trace
 
     result = trace(resolve_model(model), parse_shape(input_size), name=model)
     output.parent.mkdir(parents=True, exist_ok=True)
-    path = diagram(result, level).save(output)
+    path = diagram(result, level, depth=depth, collapse=not no_collapse).save(output)
     click.echo(f"wrote {path}")
     if path.suffix == ".dot" and not has_dot():
         _say(

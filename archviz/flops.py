@@ -14,11 +14,17 @@ own column, never mixed into the FLOP totals:
 | batch norm                             | 2 per output element (scale, shift)  |
 | layer / group norm                     | 5 per output element (with stats)    |
 | softmax, log-softmax                   | 3 per output element                 |
-| max / avg pooling                      | kernel area per output element       |
+| max / avg pooling (1-D, 2-D, 3-D)      | kernel size per output element       |
 | adaptive pooling, mean, sum            | 1 per input element                  |
+| fused attention (SDPA on CPU/CUDA)     | what its unfused form counts         |
+
+Fused attention (`scaled_dot_product_attention` as one kernel) counts exactly what the
+same call counts unfused, as it runs on `meta`: the scaling of q and k (1 per element),
+an additive mask (1 per score), softmax (3 per score). So meta, CPU and CUDA agree.
 
 Ops that move or view data (reshape, cat, copy) are free. Any other op that ran is listed
-in `uncounted`, so a 0 is never mistaken for "free".
+in `uncounted`, so a 0 is never mistaken for "free". An op that needs tensor values
+(`nonzero`, `.item()`) cannot run on `meta`; it fails with a `MetaDeviceError` naming it.
 """
 
 from __future__ import annotations
@@ -40,8 +46,9 @@ CONVENTIONS: dict[str, str] = {
     "batch norm": "2 FLOPs per output element",
     "layer/group norm": "5 FLOPs per output element",
     "softmax": "3 FLOPs per output element",
-    "pooling": "kernel area per output element",
+    "pooling": "kernel size per output element",
     "adaptive pooling, mean, sum": "1 FLOP per input element",
+    "fused attention": "what the unfused attention counts (scaling, mask, softmax)",
 }
 
 _PER_OUTPUT = {
@@ -57,14 +64,40 @@ _PER_OUTPUT = {
     "_log_softmax": 3,
     "_safe_softmax": 3,
 }
-_KERNEL_POOLS = {"max_pool2d_with_indices", "max_pool2d", "avg_pool2d", "max_pool1d", "avg_pool1d"}
+_KERNEL_POOLS = {
+    f"{kind}_pool{d}d{suffix}"
+    for kind in ("max", "avg")
+    for d in (1, 2, 3)
+    for suffix in ("", "_with_indices")
+}
 _PER_INPUT = {
     "_adaptive_avg_pool2d",
+    "_adaptive_avg_pool3d",
+    "adaptive_max_pool1d",
     "adaptive_max_pool2d",
+    "adaptive_max_pool3d",
     "mean",
     "sum",
     "amax",
-    "_adaptive_avg_pool3d",
+}
+# One kernel for all of attention. flop_registry counts its matmuls; the elementwise work
+# is what `_scaled_dot_product_attention_math` (the meta path) counts for the same call.
+_FUSED_ATTENTION = {
+    "_scaled_dot_product_flash_attention",
+    "_scaled_dot_product_flash_attention_for_cpu",
+    "_scaled_dot_product_efficient_attention",
+    "_scaled_dot_product_cudnn_attention",
+    "_scaled_dot_product_fused_attention_overrideable",
+}
+# Ops whose output depends on tensor values: the meta device has none to give.
+_DATA_DEPENDENT = {
+    "nonzero", "nonzero_static", "argwhere", "_local_scalar_dense", "item", "is_nonzero",
+    "masked_select", "unique_dim", "_unique", "_unique2", "unique_consecutive",
+    "repeat_interleave", "bincount", "histc", "equal", "allclose", "_assert_async",
+}  # fmt: skip
+_DATA_DEPENDENT_NAMES = {
+    "_local_scalar_dense": "Tensor.item() (or bool/int of a tensor)",
+    "index": "indexing with a boolean mask (aten::index)",
 }
 # Activations PyTorch does not tag as pointwise; counted like them, 1 per output element.
 _ACTIVATIONS = {"hardswish", "hardsigmoid", "silu", "mish", "gelu", "elu", "leaky_relu"}
@@ -78,6 +111,9 @@ _FREE = {
     "index_select", "arange", "lift_fresh", "alias", "_reshape_alias", "unfold",
     "constant_pad_nd", "native_dropout", "dropout", "gather", "index", "roll", "_to_dtype",
     "chunk", "narrow", "repeat", "new_empty_strided", "masked_fill", "zero_", "scalar_tensor",
+    "linspace", "im2col", "unsafe_split", "unsafe_split_with_sizes", "_local_scalar_dense",
+    "_record_function_enter", "_record_function_enter_new",
+    "_record_function_exit",
 }  # fmt: skip
 
 
@@ -93,7 +129,9 @@ def elementwise_flops(name: str, args: tuple, out: Any) -> int:
         return _PER_OUTPUT[name] * _first_numel(out)
     if name in _KERNEL_POOLS:
         kernel = args[1] if len(args) > 1 else (1,)
-        return math.prod(kernel) * _first_numel(out)
+        kernel = [kernel] if isinstance(kernel, int) else list(kernel)
+        dims = int(name[name.index("pool") + 4])  # max_pool3d_with_indices -> 3
+        return math.prod(kernel * dims if len(kernel) == 1 else kernel) * _first_numel(out)
     if name in _PER_INPUT:
         return _first_numel(args[0]) if args else 0
     return _first_numel(out)
@@ -108,6 +146,29 @@ def _inplace_of_pointwise(name: str) -> bool:
     return overload is not None and torch.Tag.pointwise in overload.tags
 
 
+class MetaDeviceError(RuntimeError):
+    """An op needs tensor values, which meta tensors do not have: trace on a real device."""
+
+
+def _meta_failure(name: str, args: tuple, exc: Exception) -> Exception:
+    """A one-line MetaDeviceError naming the op, if `exc` is the meta device's limit."""
+    on_meta = any(isinstance(a, torch.Tensor) and a.is_meta for a in _flat(args))
+    limit = name in _DATA_DEPENDENT or "meta" in str(exc).lower()
+    if isinstance(exc, MetaDeviceError) or not (on_meta and limit):
+        return exc
+    what = _DATA_DEPENDENT_NAMES.get(name, f"aten::{name}")
+    return MetaDeviceError(
+        f"{what} needs tensor values, which the meta device does not have; "
+        "trace on a real device: --device cpu (device='cpu')"
+    )
+
+
+def _flat(tree: Any) -> list[Any]:
+    if isinstance(tree, (tuple, list)):
+        return [leaf for item in tree for leaf in _flat(item)]
+    return [tree]
+
+
 class OpCounter(TorchDispatchMode):
     """Running totals of FLOPs (PyTorch's formulas) and elementwise FLOPs (convention)."""
 
@@ -116,6 +177,7 @@ class OpCounter(TorchDispatchMode):
         self.flops = 0
         self.elementwise = 0
         self.uncounted: Counter[str] = Counter()
+        self.paused = False  # while a lazy module initialises its parameters
         self._kinds: dict[Any, tuple[str, bool, bool]] = {}
 
     def _kind(self, func: Any) -> tuple[str, bool, bool]:
@@ -124,17 +186,34 @@ class OpCounter(TorchDispatchMode):
         if kind is None:
             name = func._overloadpacket.__name__
             pointwise = torch.Tag.pointwise in func.tags or _inplace_of_pointwise(name)
-            free = name.rstrip("_") in _FREE or bool(getattr(func, "is_view", False))
-            kind = (name, pointwise or name in _CONVENTION_OPS, free)
+            # `fill_` and `zero_` are listed as they are; `relu_` is free only if `relu` is.
+            free = (
+                name in _FREE or name.rstrip("_") in _FREE or bool(getattr(func, "is_view", False))
+            )
+            # Data movement stays free even where PyTorch tags it pointwise (clone, masked_fill).
+            kind = (name, (pointwise or name in _CONVENTION_OPS) and not free, free)
             self._kinds[func] = kind
         return kind
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
+        if self.paused:
+            return func(*args, **kwargs)
+        try:
+            return self._count(func, args, kwargs)
+        except (NotImplementedError, RuntimeError) as exc:
+            failure = _meta_failure(func._overloadpacket.__name__, args, exc)
+            if failure is exc:
+                raise
+            raise failure from exc
+
+    def _count(self, func: Any, args: tuple, kwargs: dict) -> Any:
         packet = func._overloadpacket
         if packet in flop_registry:
             out = func(*args, **kwargs)
             self.flops += flop_registry[packet](*args, **kwargs, out_val=out)
+            if packet.__name__ in _FUSED_ATTENTION:
+                self._count_unfused_attention(func, args, kwargs)
             return out
         name, conventional, free = self._kind(func)
         if conventional or free:
@@ -151,3 +230,29 @@ class OpCounter(TorchDispatchMode):
                 return decomposed
         self.uncounted[name] += 1
         return func(*args, **kwargs)
+
+    def _count_unfused_attention(self, func: Any, args: tuple, kwargs: dict) -> None:
+        """Count what the unfused (math) attention would for this call, on meta copies."""
+        bound = dict(zip((a.name for a in func._schema.arguments), args, strict=False))
+        bound.update(kwargs)
+
+        def meta(value: Any) -> Any:
+            return (
+                torch.empty_like(value, device="meta") if isinstance(value, torch.Tensor) else value
+            )
+
+        query, key, value = (meta(bound[n]) for n in ("query", "key", "value"))
+        unfused = OpCounter()
+        with unfused:
+            aten._scaled_dot_product_attention_math(
+                query,
+                key,
+                value,
+                meta(bound.get("attn_mask", bound.get("attn_bias"))),
+                bound.get("dropout_p", 0.0),
+                bound.get("is_causal", False),
+                scale=bound.get("scale"),
+                enable_gqa=query.size(-3) != key.size(-3),
+            )
+        self.elementwise += unfused.elementwise
+        self.uncounted.update(unfused.uncounted)

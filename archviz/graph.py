@@ -130,6 +130,38 @@ def signatures(trace: Trace) -> Callable[[str], str]:
     Two sibling blocks with equal signatures are the same computation with different
     weights, so a diagram may draw them once as "x N". Names play no part.
     """
+    return _signatures(trace, lambda record: _shapes(trace, record))
+
+
+def loose_signatures(trace: Trace) -> Callable[[str], str]:
+    """Like `signatures`, but a parameter's input width may differ, and the output must match.
+
+    DenseNet's layers in one dense block are one repeated unit although each reads a wider
+    input (the growth rate): same types, same internal edges, the same weights but for
+    their input dimension (a conv's dim 1, a norm's length), the same output. Inception
+    modules with different branch widths, and ResNet stages of different widths, differ.
+    """
+    nodes = {n.id: n for n in trace.nodes}
+    tree = groups(trace)
+    ranked = _signatures(trace, lambda r: tuple(map(_but_input, _shapes(trace, r))))
+
+    def sig(item: str) -> str:
+        group = tree.get(item)
+        if group is not None:
+            out = trace.records[group.record].output_shapes if group.record is not None else None
+        else:
+            out = nodes[item].output_shapes
+        return f"{ranked(item)}:{out!r}"
+
+    return sig
+
+
+def _but_input(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """A weight's shape without its input width: (out, -1, k, k); a 1-D parameter: (-1,)."""
+    return (-1,) if len(shape) < 2 else (shape[0], -1, *shape[2:])
+
+
+def _signatures(trace: Trace, shapes: Callable[[int | None], tuple]) -> Callable[[str], str]:
     nodes = {n.id: n for n in trace.nodes}
     tree = groups(trace)
     inside: dict[str, list[Edge]] = {gid: [] for gid in tree}
@@ -151,10 +183,10 @@ def signatures(trace: Trace) -> Callable[[str], str]:
                 (pos[_under(nodes[e.src], item, kids)], pos[_under(nodes[e.dst], item, kids)])
                 for e in inside[item]
             )
-            head = (group.type, _shapes(trace, group.record), tuple(sig(k) for k in kids), local)
+            head = (group.type, shapes(group.record), tuple(sig(k) for k in kids), local)
         else:
             node = nodes[item]
-            head = (node.kind, node.type, _shapes(trace, node.record))  # type: ignore[assignment]
+            head = (node.kind, node.type, shapes(node.record))  # type: ignore[assignment]
         return hashlib.sha1(repr(head).encode()).hexdigest()[:16]
 
     return sig

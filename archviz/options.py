@@ -35,10 +35,10 @@ FORMAT_ALIASES = {"text": TABLE, "md": MARKDOWN}
 # `-o FILE` without --format: the suffix chooses.
 SUFFIX_FORMATS = {".json": JSON, ".csv": CSV, ".md": MARKDOWN, ".txt": TABLE}
 
-LEVELS: dict[str, str] = {
-    "stage": "stem -> layer1..layer4 -> head, one box per stage",
-    "block": "one box per residual block, dashed identity shortcuts",
-    "layer": "conv/BN/ReLU/add inside each block",
+LEVELS: dict[str, str] = {  # ResNet presets of diagram's --depth
+    "stage": "depth 1, stem -> layer1..layer4 -> head",
+    "block": "depth 2, one box per residual block",
+    "layer": "depth 3, conv/BN/ReLU/add inside each block",
 }
 DIAGRAM_SUFFIXES = (".svg", ".png", ".pdf", ".dot")
 TRACE_DEVICES = "meta (no memory, no compute), cpu or cuda"
@@ -76,7 +76,7 @@ COMMANDS: dict[str, Command] = {
         ),
     ),
     "diagram": Command(
-        "Draw a model as a Graphviz diagram: stages, blocks or the layers inside blocks.",
+        "Draw a model's traced dataflow as a Graphviz diagram, to any depth.",
         (
             "archviz diagram resnet50 -o docs/resnet50.svg",
             "archviz diagram resnet18 -o blocks.dot --level block",
@@ -128,7 +128,11 @@ OPTION_DOCS = (
         "trace, explain, compare, verify, bench, report",
         "table, json, csv, markdown (report: html, markdown); default table",
     ),
-    OptionDoc("--level NAME", "diagram", "; ".join(f"{k}: {v}" for k, v in LEVELS.items())),
+    OptionDoc(
+        "--level NAME",
+        "diagram",
+        "ResNet presets: " + "; ".join(f"{k}: {v}" for k, v in LEVELS.items()),
+    ),
     OptionDoc("--device NAME", "trace, bench", TRACE_DEVICES + "; bench: a list, cpu,cuda"),
 )
 

@@ -22,6 +22,15 @@ from archviz.errors import ArchvizError
 from archviz.flops import OpCounter
 from archviz.models.describe import Layout, layout
 from archviz.records import Architecture, ModuleRecord, ShapeTree, Totals, Trace
+from archviz.trace_setup import (
+    check_device,
+    make_inputs,
+    noted,
+    numel,
+    prepare,
+    register_hooks,
+    substitutes,
+)
 
 _CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
 
@@ -32,7 +41,7 @@ class TraceError(ArchvizError):
 
 def trace(
     model: nn.Module,
-    input_size: Sequence[int] | Sequence[Sequence[int]] | None = (1, 3, 224, 224),
+    input_size: Sequence[int] | Sequence[Sequence[int]] | None = None,
     *,
     inputs: Any = None,
     device: str | torch.device = "meta",
@@ -42,39 +51,32 @@ def trace(
     """Trace one forward pass of `model` in eval mode.
 
     `inputs` (a tensor, a tuple of positional inputs, or a dict of keyword inputs) wins
-    over `input_size` (one shape, or a list of shapes for several positional inputs).
+    over `input_size` (one shape, or a list of shapes for several positional inputs). With
+    neither, the model's family default is used (`archviz.models.INPUT_FORMS`): 1x3x224x224
+    for classifiers, a list of images for detection, two frames for optical flow.
     """
-    target = _check_device(device)
-    args, kwargs = _make_inputs(input_size, inputs, target, dtype)
+    target = check_device(device)
+    model, notes = prepare(model, target, dtype)
+    args, kwargs = make_inputs(model, input_size, inputs, target, dtype)
     names = {m: n for n, m in model.named_modules()}
     params = _param_counts(model)
     found = layout(model)
-    static = {
-        m: (not m._modules, tuple(tuple(p.shape) for p in m._parameters.values() if p is not None))
-        for m in names
-    }
-    recorder = _Recorder(names, params, static, _architecture(model, found), found)
-    substitutes = _substitutes(model, target, dtype)
+    leaves = {m: not m._modules for m in names}
+    recorder = _Recorder(names, params, leaves, _architecture(model, found), found)
+    stand_ins = substitutes(model, target, dtype)
     modes = {m: m.training for m in model.modules()}
-    handles = []
+    handles: list[Any] = []
     try:
-        for module in names:
-            handles.append(module.register_forward_pre_hook(recorder.pre, with_kwargs=True))
-            handles.append(module.register_forward_hook(recorder.post, with_kwargs=True))
+        register_hooks(handles, model, names, recorder, lambda: params.update(_param_counts(model)))
         model.eval()
         recorder.graph.inputs(args, kwargs, shape_tree)
         # inference_mode makes flop counting silently see nothing; no_grad does not.
-        with (
-            torch.inference_mode(False),
-            torch.no_grad(),
-            _no_fused_attention(),
-            recorder.counter,
-        ):
+        with torch.inference_mode(False), torch.no_grad(), _no_fused_attention(), recorder.counter:
             try:
-                if substitutes is None:
+                if stand_ins is None:
                     output = model(*args, **kwargs)
                 else:
-                    output = functional_call(model, substitutes, args, kwargs, tie_weights=True)
+                    output = functional_call(model, stand_ins, args, kwargs, tie_weights=True)
             finally:
                 recorder.watcher.off()
         recorder.graph.output(output, shape_tree)
@@ -85,7 +87,7 @@ def trace(
             handle.remove()
         for module, training in modes.items():
             module.train(training)
-    return recorder.finish(
+    result = recorder.finish(
         model=name or type(model).__name__,
         device=str(target),
         dtype=str(dtype).removeprefix("torch."),
@@ -93,6 +95,7 @@ def trace(
         output=shape_tree(output),
         totals=_totals(model, params, recorder, args, kwargs),
     )
+    return noted(result, notes)
 
 
 @contextmanager
@@ -179,8 +182,7 @@ class _Call:
 class _Recorder:
     names: dict[nn.Module, str]
     params: dict[str, tuple[int, int, int, int]]  # own, total, trainable total, buffers total
-    # Per module, read once before the forward: (is a leaf, own parameter shapes).
-    static: dict[nn.Module, tuple[bool, tuple[tuple[int, ...], ...]]]
+    leaves: dict[nn.Module, bool]  # read once before the forward: no child modules
     arch: Architecture | None
     layout: Layout | None
     counter: OpCounter = field(default_factory=OpCounter)
@@ -218,7 +220,7 @@ class _Recorder:
         )
         frame.index = len(self.records)
         frame.id = name if call == 0 else f"{name}:{call}"
-        frame.leaf = self.static[module][0]
+        frame.leaf = self.leaves[module]
         frame.depth = len(self.stack)
         frame.scope = caller.inner if caller else ()
         frame.inner = (*frame.scope, frame.id) if name else frame.scope
@@ -243,7 +245,9 @@ class _Recorder:
         if self.stack:
             self.stack[-1].child_flops += flops_total
             self.stack[-1].child_elementwise += elementwise_total
-        is_leaf, shapes = self.static[module]
+        is_leaf = self.leaves[module]
+        # After the forward: a lazy module's parameters exist only now.
+        shapes = tuple(tuple(p.shape) for p in module._parameters.values() if p is not None)
         out_bytes = _tensor_bytes(output)
         if is_leaf:
             self.activation_bytes += out_bytes
@@ -369,14 +373,14 @@ def _param_counts(model: nn.Module) -> dict[str, tuple[int, int, int, int]]:
         owner[id(param)] = name.rpartition(".")[0]
     counts = {}
     for name, module in model.named_modules():
-        own = sum(p.numel() for p in module.parameters(recurse=False) if owner[id(p)] == name)
+        own = sum(numel(p) for p in module.parameters(recurse=False) if owner[id(p)] == name)
         unique = {id(p): p for p in module.parameters()}.values()
         buffers = {id(b): b for b in module.buffers()}.values()
         counts[name] = (
             own,
-            sum(p.numel() for p in unique),
-            sum(p.numel() for p in unique if p.requires_grad),
-            sum(b.numel() for b in buffers),
+            sum(numel(p) for p in unique),
+            sum(numel(p) for p in unique if p.requires_grad),
+            sum(numel(b) for b in buffers),
         )
     return counts
 
@@ -389,8 +393,8 @@ def _totals(model, params, recorder: _Recorder, args, kwargs) -> Totals:
         params=total,
         trainable=trainable,
         buffers=buffer_count,
-        param_bytes=sum(p.numel() * p.element_size() for p in unique),
-        buffer_bytes=sum(b.numel() * b.element_size() for b in buffers),
+        param_bytes=sum(numel(p) * p.element_size() for p in unique),
+        buffer_bytes=sum(numel(b) * b.element_size() for b in buffers),
         macs=recorder.counter.flops // 2,
         flops=recorder.counter.flops,
         elementwise_flops=recorder.counter.elementwise,
@@ -399,89 +403,13 @@ def _totals(model, params, recorder: _Recorder, args, kwargs) -> Totals:
     )
 
 
-def _check_device(device: str | torch.device) -> torch.device:
-    try:
-        target = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise ArchvizError(f"unknown device {device!r}; use meta, cpu or cuda") from None
-    if target.type == "cuda" and not torch.cuda.is_available():
-        raise ArchvizError("CUDA was requested but is not available on this machine")
-    return target
-
-
 def _batch_hint(error: Exception, made: tuple) -> Exception:
     """A failure on one 3-d input made from a size is most often a missing batch dimension."""
-    if not isinstance(error, TraceError) or len(made) != 1 or made[0].dim() != 3:
+    one = made[0] if len(made) == 1 else None
+    if not isinstance(error, TraceError) or not isinstance(one, torch.Tensor) or one.dim() != 3:
         return error
-    size = (1, *made[0].shape)
+    size = (1, *one.shape)
     return TraceError(
         f"{error}; is the batch dimension missing? Try input size {size} "
         f"(--input {'x'.join(map(str, size))})"
     )
-
-
-def _make_inputs(input_size, inputs, device: torch.device, dtype) -> tuple[tuple, dict]:
-    if _holds_tensor(input_size):
-        raise ArchvizError(
-            "trace(model, input_size) takes a shape such as (1, 3, 224, 224); "
-            "to trace tensors you have, pass them as inputs=: trace(model, inputs=x) "
-            "or inputs=(x, y)"
-        )
-    if inputs is None:
-        if not input_size:
-            raise ArchvizError("give an input_size such as (1, 3, 224, 224), or inputs")
-        sizes = input_size if isinstance(input_size[0], (tuple, list)) else [input_size]
-        for size in sizes:
-            if not all(isinstance(d, int) and d > 0 for d in size):
-                raise ArchvizError(f"malformed input size {tuple(size)}: need positive integers")
-        return tuple(_fresh(tuple(s), device, dtype) for s in sizes), {}
-    moved = _move(inputs, device)
-    if isinstance(moved, Mapping):
-        return (), dict(moved)
-    return (tuple(moved) if isinstance(moved, (tuple, list)) else (moved,)), {}
-
-
-def _holds_tensor(value: Any) -> bool:
-    if isinstance(value, torch.Tensor):
-        return True
-    return isinstance(value, (tuple, list)) and any(_holds_tensor(v) for v in value)
-
-
-def _fresh(size: tuple[int, ...], device: torch.device, dtype) -> torch.Tensor:
-    if device.type == "meta":
-        return torch.empty(size, device=device, dtype=dtype)
-    return torch.randn(size, device=device, dtype=dtype)
-
-
-def _move(value: Any, device: torch.device) -> Any:
-    if isinstance(value, torch.Tensor):
-        if device.type == "meta":
-            return torch.empty_like(value, device="meta")
-        return value.to(device)
-    if isinstance(value, (tuple, list)):
-        return type(value)(_move(v, device) for v in value)
-    if isinstance(value, Mapping):
-        return {k: _move(v, device) for k, v in value.items()}
-    return value
-
-
-def _substitutes(model: nn.Module, device: torch.device, dtype) -> dict[str, Any] | None:
-    """Stand-in parameters and buffers on `device` in `dtype`; None if the model's own fit."""
-    # One entry per tensor: functional_call(tie_weights=True) gives a tied tensor's other
-    # names the same stand-in, and refuses two different values for tied names.
-    tensors: dict[str, torch.Tensor] = dict(model.named_parameters())
-    tensors.update(model.named_buffers())
-
-    def fits(t: torch.Tensor) -> bool:
-        return t.device == device and (not t.is_floating_point() or t.dtype == dtype)
-
-    if device.type != "meta" and all(fits(t) for t in tensors.values()):
-        return None
-    out = {}
-    for key, t in tensors.items():
-        target = dtype if t.is_floating_point() else t.dtype
-        if device.type == "meta":
-            out[key] = torch.empty_like(t, device="meta", dtype=target)
-        else:
-            out[key] = t.detach().to(device=device, dtype=target)
-    return out

@@ -8,12 +8,16 @@ from archviz._lazy import install
 from archviz.models.names import STANDARD, list_models
 
 __all__ = [
+    "DEFAULT_FORM",
     "DEPTHS",
+    "INPUT_FORMS",
     "STANDARD",
     "BasicBlock",
     "Bottleneck",
+    "InputForm",
     "ResNet",
     "get_model",
+    "input_form",
     "list_models",
     "resnet",
     "resnet18",
@@ -30,14 +34,21 @@ __all__ = [
     "wide_resnet101_2",
 ]
 _EAGER = ("STANDARD", "list_models")  # torch-free, from names.py
-_REGISTRY = ("get_model", "resolve_model")
+_REGISTRY = ("DEFAULT_FORM", "INPUT_FORMS", "InputForm", "get_model", "input_form", "resolve_model")
 _WHERE = {n: "archviz.models.resnet" for n in __all__ if n not in (*_EAGER, *_REGISTRY)}
 _WHERE.update({n: "archviz.models.registry" for n in _REGISTRY})
 
 install(__name__, _WHERE)
 
 if TYPE_CHECKING:  # what the type checker and IDEs see
-    from archviz.models.registry import get_model, resolve_model
+    from archviz.models.registry import (
+        DEFAULT_FORM,
+        INPUT_FORMS,
+        InputForm,
+        get_model,
+        input_form,
+        resolve_model,
+    )
     from archviz.models.resnet import (
         DEPTHS,
         BasicBlock,

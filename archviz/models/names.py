@@ -26,10 +26,10 @@ STANDARD = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
 
 
 def list_models(include_torchvision: bool = False) -> list[str]:
-    """archviz's model names (and `torchvision:` names of torchvision's classifiers)."""
+    """archviz's model names (and `torchvision:` names of torchvision's whole zoo)."""
     names = list(MODEL_NAMES)
     if include_torchvision:
-        from torchvision import models as tvm
+        from archviz.models.registry import _torchvision_names
 
-        names += [TORCHVISION_PREFIX + n for n in tvm.list_models(module=tvm)]
+        names += [TORCHVISION_PREFIX + n for n in _torchvision_names()]
     return names

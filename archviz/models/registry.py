@@ -1,23 +1,97 @@
-"""Model names -> constructors: archviz's own ResNets and, with a `torchvision:` prefix,
-any torchvision classification model for comparison. The names live in `names.py`."""
+"""Model names -> constructors: archviz's own ResNets, every model of torchvision's zoo
+(`torchvision:NAME`, built offline), and `package.module:factory` import paths. One source
+of truth for the CLI, plus the input each family of models takes (`INPUT_FORMS`)."""
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+import inspect
+import socket
+import urllib.error
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
+import torch
 from torch import nn
 
 from archviz.errors import ArchvizError
 from archviz.models.names import MODEL_NAMES, STANDARD, TORCHVISION_PREFIX, list_models
 from archviz.models.resnet import ResNet
 
-__all__ = ["MODELS", "STANDARD", "TORCHVISION_PREFIX", "get_model", "list_models", "resolve_model"]
+__all__ = [
+    "DEFAULT_FORM",
+    "INPUT_FORMS",
+    "MODELS",
+    "STANDARD",
+    "TORCHVISION_PREFIX",
+    "InputForm",
+    "get_model",
+    "input_form",
+    "list_models",
+    "resolve_model",
+]
 
-# Every name in MODEL_NAMES is a factory of the same name in resnet.py. (By module path:
-# `archviz.models.resnet` the attribute is the `resnet()` factory, not the module.)
+# Every name in MODEL_NAMES (names.py, torch-free for `archviz models`) is a factory of the
+# same name in resnet.py. By module path: `archviz.models.resnet` the package attribute is
+# the `resnet()` factory, not the module.
 _FACTORIES = importlib.import_module("archviz.models.resnet")
 MODELS: dict[str, Callable[..., ResNet]] = {n: getattr(_FACTORIES, n) for n in MODEL_NAMES}
+
+# Builder arguments that would download weights unless set to None.
+_DOWNLOADS = ("weights", "weights_backbone")
+_OFFLINE_ERRORS = (urllib.error.URLError, ConnectionError, socket.timeout)
+
+
+@dataclass(frozen=True)
+class InputForm:
+    """How a family of models takes its input; `default` is its size when none is given.
+
+    `layout` is "tensor" (one N x C x ... tensor), "images" (detection: a list of N images
+    C x H x W, from an N x C x H x W size) or "pair" (optical flow: two N x C x H x W frames).
+    """
+
+    family: str
+    default: tuple[int, ...]
+    layout: str = "tensor"
+    fixed_rank: bool = True  # False for the default form: your own model may take any rank
+
+    def build(self, size: Sequence[int], make: Callable[[tuple[int, ...]], Any]) -> tuple:
+        """Positional inputs for one size; `make(shape)` creates one tensor."""
+        size = tuple(size)
+        if self.fixed_rank and len(size) != len(self.default):
+            example = "x".join(map(str, self.default))
+            raise ArchvizError(
+                f"{self.family} models take {len(self.default)}-D input sizes such as "
+                f"{example}; got {'x'.join(map(str, size))}"
+            )
+        if self.layout == "images":
+            return ([make(size[1:]) for _ in range(size[0])],)
+        if self.layout == "pair":
+            return (make(size), make(size))
+        return (make(size),)
+
+
+# The module of the model's class -> its input form; the longest matching prefix wins. The
+# sizes are torchvision's own: its weights' crop (video) and resize (segmentation) sizes,
+# detection's minimum size (its transform resizes every image to it anyway) and RAFT's
+# FlyingChairs crop. Anything else (classifiers, your own models) takes DEFAULT_FORM.
+INPUT_FORMS: dict[str, InputForm] = {
+    "torchvision.models.detection": InputForm("detection", (1, 3, 800, 800), "images"),
+    "torchvision.models.optical_flow": InputForm("optical flow", (1, 3, 368, 496), "pair"),
+    "torchvision.models.segmentation": InputForm("segmentation", (1, 3, 520, 520)),
+    "torchvision.models.video": InputForm("video", (1, 3, 16, 224, 224)),
+    "torchvision.models.video.resnet": InputForm("video", (1, 3, 16, 112, 112)),
+}
+DEFAULT_FORM = InputForm("image", (1, 3, 224, 224), fixed_rank=False)
+
+
+def input_form(model: nn.Module) -> InputForm:
+    """The input form of `model`'s family (by its class's module), or DEFAULT_FORM."""
+    where = type(model).__module__
+    matches = [p for p in INPUT_FORMS if where == p or where.startswith(p + ".")]
+    return INPUT_FORMS[max(matches, key=len)] if matches else DEFAULT_FORM
 
 
 def get_model(name: str, *, weights: str | None = None, **kwargs) -> nn.Module:
@@ -37,7 +111,8 @@ def get_model(name: str, *, weights: str | None = None, **kwargs) -> nn.Module:
         )
     model = MODELS[name](**kwargs)
     if weights is not None:
-        model.load_state_dict(_weights(name, weights).get_state_dict(progress=True))
+        state = _download(name, lambda: _weights(name, weights).get_state_dict(progress=True))
+        model.load_state_dict(state)
     return model
 
 
@@ -45,29 +120,124 @@ def resolve_model(spec: str | nn.Module) -> nn.Module:
     """A module as is; a registry name; or an import path `package.module:factory`."""
     if isinstance(spec, nn.Module):
         return spec
+    if not isinstance(spec, str) or not spec.strip():
+        raise ArchvizError(f"malformed model {spec!r}; give a name such as resnet50")
     if ":" in spec and not spec.startswith(TORCHVISION_PREFIX):
-        return _import_factory(spec)()
+        return _call_factory(spec, _import_factory(spec))
     return get_model(spec)
 
 
-def _import_factory(path: str) -> Callable[[], nn.Module]:
+def _import_factory(path: str) -> Callable[[], Any]:
     module_name, _, attr = path.partition(":")
+    if not module_name or not attr.isidentifier() or any(not p for p in module_name.split(".")):
+        raise ArchvizError(
+            f"malformed model spec {path!r}; write package.module:factory, "
+            "e.g. torchvision.models:resnet50"
+        )
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise ArchvizError(f"cannot import {module_name!r} from {path!r}: {exc}") from None
+    except Exception as exc:  # a syntax error or a failing import-time statement
+        raise ArchvizError(
+            f"importing {module_name!r} from {path!r} failed: {_one_line(exc)}; "
+            "fix that module, then try again"
+        ) from None
     factory = getattr(module, attr, None)
     if not callable(factory):
         raise ArchvizError(f"{module_name!r} has no callable {attr!r}")
     return factory
 
 
-def _torchvision_model(name: str, weights: str | None, kwargs: dict) -> nn.Module:
+def _call_factory(path: str, factory: Callable[[], Any]) -> nn.Module:
+    """Call a user's factory; whatever goes wrong becomes one line naming it and the fix."""
+    name = _torchvision_builder_name(factory)
+    if name is not None:  # torchvision's own builder: built offline like torchvision:NAME
+        return _torchvision_model(name, None, {})
+    model = _download(path, factory, what="the factory")
+    if not isinstance(model, nn.Module):
+        raise ArchvizError(
+            f"factory {path!r} returned {type(model).__name__}, not a torch.nn.Module; "
+            "make it return the model"
+        )
+    return model
+
+
+def _download(path: str, build: Callable[[], Any], what: str = "building") -> Any:
+    """Run `build`; a failed download or any other error becomes one ArchvizError line."""
+    try:
+        return build()
+    except ArchvizError:
+        raise
+    except Exception as exc:
+        if _is_offline(exc):
+            raise ArchvizError(
+                f"{what} {path!r} tried to download weights and could not "
+                f"({_one_line(exc)}); build the model with weights=None (archviz's "
+                "torchvision:NAME does), or put the weights in torch.hub's cache first"
+            ) from None
+        raise ArchvizError(
+            f"{what} {path!r} raised {_one_line(exc)}; fix it, or build the model "
+            "yourself and pass the module to archviz's Python API"
+        ) from None
+
+
+def _is_offline(exc: BaseException | None) -> bool:
+    while exc is not None:
+        if isinstance(exc, _OFFLINE_ERRORS):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+def _torchvision_names() -> list[str]:
     from torchvision import models as tvm
 
-    if name not in tvm.list_models(module=tvm):
-        raise ArchvizError(f"unknown torchvision model {name!r}")
-    return tvm.get_model(name, weights=weights, **kwargs)
+    return tvm.list_models()
+
+
+def _torchvision_builder_name(factory: Callable) -> str | None:
+    """The zoo name of `factory` if it is one of torchvision's registered builders."""
+    if not getattr(factory, "__module__", "").startswith("torchvision.models"):
+        return None
+    from torchvision import models as tvm
+
+    for name in tvm.list_models():
+        if tvm.get_model_builder(name) is factory:
+            return name
+    return None
+
+
+def _torchvision_model(name: str, weights: str | None, kwargs: dict) -> nn.Module:
+    """Any model of torchvision's zoo, without downloading anything unless asked."""
+    from torchvision import models as tvm
+
+    if name not in _torchvision_names():
+        raise ArchvizError(
+            f"unknown torchvision model {name!r}; `archviz models --torchvision` lists them"
+        )
+    builder = tvm.get_model_builder(name)
+    accepted = inspect.signature(builder).parameters
+    offline = {key: None for key in _DOWNLOADS if key in accepted}
+    args = {**offline, **kwargs}
+    if weights is not None:
+        args["weights"] = _weights(name, weights)
+
+    def build() -> nn.Module:
+        with warnings.catch_warnings():  # torchvision's notes on future init defaults
+            warnings.simplefilter("ignore", (UserWarning, FutureWarning))
+            try:
+                return builder(**args)
+            except NotImplementedError:  # RegNet reads its widths' values: not on meta
+                with torch.device("cpu"):
+                    return builder(**args)
+
+    return _download(TORCHVISION_PREFIX + name, build)
 
 
 def _weights(name: str, weights: str):

@@ -1,8 +1,8 @@
-"""Reading a Trace for diagrams: blocks, shortcuts, short layer texts, escaped labels, ids.
+"""Diagram text: short layer texts, figures, escaped labels, the house style.
 
-Everything comes from records (names, types, shapes, own parameter counts). Records carry
+Everything comes from records (types, shapes, parameter shapes and counts). Records carry
 no kernel size or stride, so both are derived: stride from the resolution change, kernel
-from the parameter count (weights = out x in/groups x k x k, plus an optional bias).
+from the weight's shape (out x in/groups x k x k), or from the parameter count.
 """
 
 from __future__ import annotations
@@ -15,9 +15,8 @@ from typing import Any
 import graphviz
 
 from archviz.records import ModuleRecord, Trace
-from archviz.render.units import chw
+from archviz.render.units import chw, si
 
-SHORTCUT = "downsample"  # torchvision's name for a projection shortcut: the state_dict contract
 _SAFE_ID = re.compile(r"[A-Za-z0-9_.]+")
 
 
@@ -30,20 +29,6 @@ def text(value: str) -> str:
 def label(*lines: str) -> str:
     """Lines -> one plain (never HTML-like) label; `\\n` is DOT's centred line break."""
     return graphviz.nohtml("\\n".join(text(line) for line in lines if line))
-
-
-def node_id(trace: Trace, record: ModuleRecord, suffix: str = "") -> str:
-    """A stable id: the qualified name when it is plain, else 'm~' + the record's position.
-
-    '~' never occurs in a plain name, so synthetic ids ('~input', 'layer1.0~add') and
-    fallback ids cannot collide with real ones.
-    """
-    base = record.name
-    if not _SAFE_ID.fullmatch(base):
-        base = f"m~{trace.records.index(record)}"
-    if record.call:
-        base += f"~{record.call}"
-    return base + suffix
 
 
 def first_shape(tree: Any) -> tuple[int, ...] | None:
@@ -72,7 +57,11 @@ def stride(record: ModuleRecord) -> int:
 
 
 def kernel(record: ModuleRecord, groups: int = 1) -> int | None:
-    """A square conv's kernel size from its own parameters; None when it cannot be told."""
+    """A square conv's kernel size from its weight's shape (out, in/groups, k, k), or, for
+    records without parameter shapes, from its parameter count; None when it cannot be told."""
+    weight = record.param_shapes[0] if record.param_shapes else ()
+    if len(weight) == 4 and weight[2] == weight[3]:
+        return weight[2]
     c_in, c_out = channels(record.input_shapes), channels(record.output_shapes)
     if not c_in or not c_out or record.params == 0:
         return None
@@ -124,67 +113,21 @@ def summary_lines(records: list[ModuleRecord], groups: int = 1) -> list[str]:
     return lines
 
 
-@dataclass(frozen=True)
-class Block:
-    """One residual block read from records: its branch, the shortcut, what follows the add."""
-
-    record: ModuleRecord
-    main: tuple[ModuleRecord, ...]  # the residual branch's leaves, in call order
-    after: tuple[ModuleRecord, ...]  # leaves after the add (the final activation)
-    shortcut: tuple[ModuleRecord, ...]  # projection leaves; () for an identity shortcut
-
-
-def blocks(trace: Trace, stage: str) -> list[Block]:
-    """The blocks of `stage` in call order (first calls only)."""
-    found = []
-    for record in trace.records:
-        if record.stage != stage or record.depth != 2 or record.call != 0:
-            continue
-        prefix = record.name + "."
-        leaves = [r for r in trace.records if r.is_leaf and r.name.startswith(prefix)]
-        cut = prefix + SHORTCUT
-        shortcut = [r for r in leaves if r.name == cut or r.name.startswith(cut + ".")]
-        main = [r for r in leaves if r not in shortcut]
-        after = main[-1:] if main and _after_add(main[-1], record) else []
-        found.append(
-            Block(record, tuple(main[: len(main) - len(after)]), tuple(after), tuple(shortcut))
-        )
-    return found
-
-
-def _after_add(leaf: ModuleRecord, block: ModuleRecord) -> bool:
-    """A trailing parameter-free, shape-keeping leaf on the block's output shape: the
-    activation a ResNet block applies after `out += identity`."""
-    out = first_shape(block.output_shapes)
-    return (
-        leaf.params_total == 0
-        and first_shape(leaf.input_shapes) == out
-        and first_shape(leaf.output_shapes) == out
-    )
-
-
-def part_leaves(trace: Trace, names: tuple[str, ...]) -> list[ModuleRecord]:
-    """Leaves of the stem or head (their top-level module names), in call order."""
-    return [r for r in trace.records if r.is_leaf and r.name.partition(".")[0] in names and r.name]
-
-
 FONT = "Helvetica,Arial,sans-serif"
 INK, LINE, PROJECTION = "#3c4043", "#5f6368", "#1a73e8"
-PART_FILLS = {"stem": "#f1f3f4", "head": "#f3e8fd"}
+PART_FILLS = {"~stem": "#f1f3f4", "~head": "#f3e8fd"}
 STAGE_FILLS = ("#e8f0fe", "#e6f4ea", "#fef7e0", "#fce8e6")  # cycled for more stages
 
 
 def graph(trace: Trace, level: str) -> graphviz.Digraph:
-    """An empty digraph in the house style, with input and output nodes."""
+    """An empty digraph in the house style."""
     g = graphviz.Digraph("archviz")
-    title = f"{trace.model} · {level} level · input {shape_text(trace.input_shapes)}"
+    title = f"{trace.model} · {level} · input {shape_text(trace.input_shapes)}"
     g.attr(label=label(title), labelloc="t", fontname=FONT, fontsize="13", fontcolor=INK)
     g.attr(rankdir="TB", nodesep="0.25", ranksep="0.28")
     g.attr("node", shape="box", style="rounded,filled", fillcolor="white", color=LINE)
     g.attr("node", fontname=FONT, fontsize="10", fontcolor=INK, height="0.3", margin="0.1,0.04")
     g.attr("edge", color=LINE, fontname=FONT, fontsize="8", fontcolor=LINE, arrowsize="0.6")
-    for nid in ("~input", "~output"):
-        g.node(nid, label(nid[1:]), shape="plain", style="", fontcolor=LINE)
     return g
 
 
@@ -194,23 +137,28 @@ def shape_text(tree: Any) -> str:
     return chw(found) if found else "-"
 
 
-def fill(trace: Trace, part: str) -> str:
-    """A light fill per part: stem and head grey/violet, stages cycling through four."""
-    arch = trace.architecture
-    if part in PART_FILLS or arch is None or part not in arch.stages:
-        return PART_FILLS.get(part, "white")
-    return STAGE_FILLS[arch.stages.index(part) % len(STAGE_FILLS)]
+def figures(shape: Any, params: int, macs: int, runs: int = 1) -> str:
+    """'256x56x56 · 70.4 k params · 218.0 M MACs'; zero figures are left out. For a run
+    drawn once, the shape is each member's and the figures are the run's: 'all 6: ...'."""
+    work = [f"{si(params, '', 1)} params"] if params else []
+    work += [f"{si(macs, '', 1)} MACs"] if macs else []
+    if runs > 1 and work:
+        work[0] = f"all {runs}: {work[0]}"
+    return " · ".join(([shape_text(shape)] if shape is not None else []) + work)
 
 
-def brief(block: Block, groups: int) -> str:
-    """The residual branch's convs: '1x1, 64 · 3x3 /2, 64 · 1x1, 256'."""
-    convs = [r for r in block.main if r.type.startswith("Conv")]
+def brief(records: list[ModuleRecord]) -> str:
+    """A long branch in one line, its weighted layers only: '1x1, 64 · 3x3 /2, 64 · 1x1, 256'."""
     parts = []
-    for r in convs:
-        k, s = kernel(r, groups), stride(r)
-        parts.append(
-            f"{f'{k}x{k}' if k else 'conv'}{f' /{s}' if s > 1 else ''}, {channels(r.output_shapes)}"
-        )
+    for r in records:
+        if r.params_total == 0 or r.macs_total == 0:
+            continue
+        if r.type.startswith("Conv"):
+            k, s = kernel(r), stride(r)
+            size = f"{k}x{k}" if k else "conv"
+            parts.append(f"{size}{f' /{s}' if s > 1 else ''}, {channels(r.output_shapes)}")
+        else:
+            parts.append(layer_text(r))
     return " · ".join(parts)
 
 

@@ -38,6 +38,7 @@ def comparison_dataframe(comparison: Comparison) -> pd.DataFrame:
 def comparison_table(comparison: Comparison, tablefmt: str) -> str:
     """The readable view: humanised units, stage output shapes, the paper's figures."""
     n = comparison.input_size[0]
+    stages = list(dict.fromkeys(s for row in comparison.rows for s, _ in row.stage_shapes))
     headers = [
         "Model",
         "Block",
@@ -48,23 +49,29 @@ def comparison_table(comparison: Comparison, tablefmt: str) -> str:
         "FLOPs",
         "MACs (paper stride)",
         "Table 1",
-        *(stage for stage, _ in comparison.rows[0].stage_shapes),
+        *stages,  # ResNets' stages; "-" for a model without them
         f"Activations (batch {n})",
     ]
     body = [
         [
             row.name,
-            row.block,
-            "[" + ", ".join(map(str, row.layers)) + "]",
+            row.block or "-",
+            "[" + ", ".join(map(str, row.layers)) + "]" if row.layers else "-",
             str(row.depth),
             si(row.params),
             si(row.macs),
             si(row.flops),
             si(row.macs_stride_in_1x1) if row.macs_stride_in_1x1 is not None else "-",
             f"{row.paper_table1_gmacs} G" if row.paper_table1_gmacs else "-",
-            *(chw(s) for _, s in row.stage_shapes),
+            *_stage_cells(row.stage_shapes, stages),
             nbytes(row.activation_bytes),
         ]
         for row in comparison.rows
     ]
     return tabulate(body, headers=headers, tablefmt=tablefmt, disable_numparse=True)
+
+
+def _stage_cells(shapes: tuple, stages: list[str]) -> list[str]:
+    """One output shape per stage column; "-" where a model has no such stage."""
+    found = dict(shapes)
+    return [chw(found[s]) if s in found else "-" for s in stages]

@@ -1,9 +1,11 @@
-"""Graphviz block diagrams of a Trace: DOT source from records, never from a model.
+"""Graphviz diagrams of a Trace's dataflow graph, never of a model.
 
-`diagram(trace, level)` builds DOT with the `graphviz` package; `Diagram` renders it with
-Graphviz's `dot` only when an image is asked for. The same Trace always gives the same
-bytes (ids from names or a counter, no timestamps), so diagrams in a docs repo diff cleanly.
-Labels are plain text: user text is escaped here, in `_text`, and nowhere else.
+`diagram(trace, depth=N)` draws modules opened down to depth N (diagram_view.py decides
+what is drawn, diagram_draw.py writes DOT with the `graphviz` package); the ResNet levels
+stage, block and layer are presets of it. `Diagram` renders with Graphviz's `dot` only
+when an image is asked for. The same Trace always gives the same bytes (ids from the
+graph's own ids, no timestamps), so diagrams in a docs repo diff cleanly. Labels are plain
+text, escaped in `_diagram_parts.text` and nowhere else.
 """
 
 from __future__ import annotations
@@ -15,27 +17,11 @@ from pathlib import Path
 import graphviz
 
 from archviz.errors import ArchvizError
-from archviz.records import ModuleRecord, Trace
-from archviz.render._diagram_parts import (
-    LINE,
-    PROJECTION,
-    Block,
-    Edges,
-    blocks,
-    brief,
-    channels,
-    fill,
-    graph,
-    label,
-    layer_text,
-    node_id,
-    part_leaves,
-    shape_text,
-    summary_lines,
-)
-from archviz.render.units import si
+from archviz.records import Trace
+from archviz.render.diagram_draw import draw
+from archviz.render.diagram_view import build_view
 
-LEVELS = ("stage", "block", "layer")
+LEVELS = ("stage", "block", "layer")  # ResNet presets: depth 1, 2 and 3
 FORMATS = ("svg", "png", "pdf", "dot")  # the output file's suffix chooses one
 INSTALL_HINT = (
     "install Graphviz to render images: apt-get install graphviz (macOS: brew install graphviz)"
@@ -99,160 +85,42 @@ def has_dot() -> bool:
     return shutil.which("dot") is not None
 
 
-def diagram(trace: Trace, level: str = "stage") -> Diagram:
-    """A block diagram of `trace` at `level`: stage, block or layer (see LEVELS)."""
-    if level not in LEVELS:
-        raise ArchvizError(f"unknown diagram level {level!r}; choose one of {', '.join(LEVELS)}")
-    build = {"stage": _stage_level, "block": _block_level, "layer": _layer_level}
-    return Diagram(build[level](trace).source)
+def diagram(
+    trace: Trace, level: str | None = None, *, depth: int | None = None, collapse: bool = True
+) -> Diagram:
+    """A diagram of `trace` with modules opened down to `depth`.
+
+    Without `depth`, `level` (stage, block, layer; default stage for a ResNet) picks a
+    preset of the same drawing: depth 1, 2 or 3, every block drawn, a ResNet's stem and
+    head as parts. Neither, for a model that is not ResNet-like: `detail_depth`.
+    With `collapse`, runs of structurally identical siblings are drawn once as "x N".
+    """
+    if level is not None and depth is not None:
+        raise ArchvizError("give a level or a depth, not both")
+    if level is None and depth is None and trace.architecture is None:
+        depth = detail_depth(trace)  # no preset: the deepest view that stays readable
+    if depth is None:
+        level = level or "stage"
+        if level not in LEVELS:
+            raise ArchvizError(
+                f"unknown diagram level {level!r}; choose one of {', '.join(LEVELS)}"
+            )
+        depth = LEVELS.index(level) + 1
+        parts_open: bool | None = depth >= 3 if trace.architecture is not None else None
+        view = build_view(trace, depth, collapse=False, parts_open=parts_open)
+        return Diagram(draw(trace, view, f"{level} level").source)
+    if depth < 1:
+        raise ArchvizError(f"diagram depth must be 1 or more; got {depth}")
+    return Diagram(draw(trace, build_view(trace, depth, collapse), f"depth {depth}").source)
 
 
-def _chain(g: graphviz.Digraph, trace: Trace, records: list[ModuleRecord]) -> graphviz.Digraph:
-    """Not ResNet-like: modules in call order, input to output (call order, not data flow)."""
-    prev, shape = "~input", trace.input_shapes
-    for record in records:
-        nid = node_id(trace, record)
-        g.node(nid, label(record.name, layer_text(record)))
-        g.edge(prev, nid, label=label(shape_text(shape)))
-        prev, shape = nid, record.output_shapes
-    g.edge(prev, "~output", label=label(shape_text(trace.output_shapes)))
-    return g
-
-
-def _stage_level(trace: Trace) -> graphviz.Digraph:
-    """Stem, one node per stage (block type x count), head; shapes on the edges."""
-    g, arch = graph(trace, "stage"), trace.architecture
-    if arch is None:
-        return _chain(g, trace, [r for r in trace.records if r.depth == 1])
-    prev, shape = "~input", trace.input_shapes
-    for part in trace.stages():
-        if part.name in arch.stages:
-            nid = node_id(trace, trace.get(part.name))
-            lines = [part.name, f"{part.blocks} × {arch.block}"]
-        else:
-            names = arch.stem if part.name == "stem" else arch.head
-            nid, lines = f"~{part.name}", [part.name, *summary_lines(part_leaves(trace, names))]
-        lines.append(f"{si(part.params, ' params', 1)} · {si(part.macs, ' MACs', 1)}")
-        g.node(nid, label(*lines), fillcolor=fill(trace, part.name))
-        g.edge(prev, nid, label=label(shape_text(shape)))
-        prev, shape = nid, part.output_shape
-    g.edge(prev, "~output", label=label(shape_text(shape)))
-    return g
-
-
-def _part_node(g: graphviz.Digraph, trace: Trace, part: str) -> str:
-    """The stem or head as one node listing its layers."""
-    arch = trace.architecture
-    assert arch is not None
-    lines = summary_lines(part_leaves(trace, arch.stem if part == "stem" else arch.head))
-    g.node(f"~{part}", label(part, *lines), fillcolor=fill(trace, part))
-    return f"~{part}"
-
-
-def _stage_attrs(c: graphviz.Digraph, trace: Trace, stage: str, count: int, block: str) -> None:
-    shade = fill(trace, stage)
-    c.attr(label=label(f"{stage} · {count} × {block}"), labeljust="l", fontsize="11")
-    c.attr(style="rounded,filled", fillcolor=shade, color=shade)
-
-
-def _shortcut(edges: Edges, block: Block, tail: str, add: str) -> None:
-    """Identity shortcuts dashed; projections solid, coloured and labelled."""
-    if not block.shortcut:
-        edges.add(tail, add, style="dashed")
-        return
-    text = " · ".join(summary_lines(list(block.shortcut)))
-    edges.add(tail, add, label=label(text), color=PROJECTION, fontcolor=PROJECTION)
-
-
-def _block_level(trace: Trace) -> graphviz.Digraph:
-    """Every block a node in a cluster per stage; each block's add and shortcut drawn."""
-    g, arch, edges = graph(trace, "block"), trace.architecture, Edges()
-    if arch is None:
-        return _chain(g, trace, [r for r in trace.records if r.depth == 1])
-    prev = _part_node(g, trace, "stem")
-    edges.add("~input", prev, label=label(shape_text(trace.input_shapes)))
-    for i, stage in enumerate(arch.stages):
-        with g.subgraph(name=f"cluster_{i}") as c:
-            _stage_attrs(c, trace, stage, arch.layers[i], arch.block)
-            for j, block in enumerate(blocks(trace, stage)):
-                nid = node_id(trace, block.record)
-                add = node_id(trace, block.record, "~add")
-                with c.subgraph() as row:  # block and its add side by side: half the height
-                    row.attr(rank="same")
-                    row.node(nid, label(block.record.name, brief(block, arch.groups)))
-                    row.node(add, "+", shape="circle", width="0.22", fixedsize="true")
-                shape = label(shape_text(block.record.input_shapes)) if j == 0 else None
-                edges.add(prev, nid, label=shape)
-                edges.add(nid, add)
-                _shortcut(edges, block, prev, add)
-                prev = add
-    head = _part_node(g, trace, "head")
-    edges.add(prev, head, label=label(shape_text(trace.get(arch.head[0]).input_shapes)))
-    edges.add(head, "~output", label=label(shape_text(trace.output_shapes)))
-    return edges.draw(g)
-
-
-def _layer_level(trace: Trace) -> graphviz.Digraph:
-    """Inside the blocks: conv, BN, ReLU and the add; node width follows the channels."""
-    g, arch, edges = graph(trace, "layer"), trace.architecture, Edges()
-    if arch is None:
-        return _chain(g, trace, trace.leaves())
-    prev = _leaf_cluster(g, edges, trace, "stem", "~input")
-    for i, stage in enumerate(arch.stages):
-        with g.subgraph(name=f"cluster_{i}") as c:
-            _stage_attrs(c, trace, stage, arch.layers[i], arch.block)
-            for j, block in enumerate(blocks(trace, stage)):
-                prev = _block_inside(c, edges, trace, block, prev, f"cluster_{i}_{j}")
-    prev = _leaf_cluster(g, edges, trace, "head", prev)
-    edges.add(prev, "~output", label=label(shape_text(trace.output_shapes)))
-    return edges.draw(g)
-
-
-def _leaf_cluster(g: graphviz.Digraph, edges: Edges, trace: Trace, part: str, prev: str) -> str:
-    """The stem or head as a cluster of its leaves in call order; returns the last id."""
-    arch = trace.architecture
-    assert arch is not None
-    shade = fill(trace, part)
-    with g.subgraph(name=f"cluster_{part}") as c:
-        c.attr(label=label(part), labeljust="l", fontsize="11")
-        c.attr(style="rounded,filled", fillcolor=shade, color=shade)
-        shown = None  # label an edge only where the shape changes
-        for record in part_leaves(trace, arch.stem if part == "stem" else arch.head):
-            nid, shape = node_id(trace, record), shape_text(record.input_shapes)
-            c.node(nid, label(layer_text(record)))
-            edges.add(prev, nid, label=label(shape) if shape != shown else None)
-            prev, shown = nid, shape
-    return prev
-
-
-def _block_inside(
-    g: graphviz.Digraph, edges: Edges, trace: Trace, block: Block, prev: str, name: str
-) -> str:
-    """One block as a cluster: the branch's leaves, the add, the shortcut, what follows."""
-    groups = trace.architecture.groups if trace.architecture else 1
-    widest = max(channels(r.output_shapes) or 1 for r in (*block.main, *block.after))
-    add = node_id(trace, block.record, "~add")
-    with g.subgraph(name=name) as c:
-        c.attr(label=label(f"{block.record.name} · {block.record.type}"), fontsize="9")
-        c.attr(style="rounded,filled", fillcolor="white", color=LINE)
-        tail, first = prev, label(shape_text(block.record.input_shapes))
-        for record in (*block.main, None, *block.after):
-            if record is None:  # the residual add, between the branch and the activation
-                c.node(add, "+", shape="circle", width="0.22", fixedsize="true")
-                edges.add(tail, add)
-                tail = add
-                continue
-            nid = node_id(trace, record)
-            width = 0.45 + 2.0 * (channels(record.output_shapes) or 1) / widest
-            c.node(nid, label(layer_text(record, groups)), width=f"{width:.2f}")
-            edges.add(tail, nid, label=first if tail == prev else None)
-            tail = nid
-        cut = prev
-        for record in block.shortcut:
-            nid = node_id(trace, record)
-            c.node(nid, label(layer_text(record, groups)), color=PROJECTION, fontcolor=PROJECTION)
-            edges.add(cut, nid, color=PROJECTION)
-            cut = nid
-        style = "solid" if block.shortcut else "dashed"
-        edges.add(cut, add, style=style, color=PROJECTION if block.shortcut else None)
-    return tail
+def detail_depth(trace: Trace, most: int = 70) -> int:
+    """The deepest depth whose diagram still has at most `most` nodes (repeats collapsed):
+    the report's detailed view of a model that has no ResNet preset."""
+    best, previous = 1, -1
+    for depth in range(1, 12):
+        count = len(build_view(trace, depth).units)
+        if count > most or count == previous:
+            break
+        best, previous = depth, count
+    return best

@@ -49,7 +49,7 @@ def _params_macs(comparison: Comparison) -> Figure:
 def _stage_macs(comparison: Comparison) -> Figure:
     """MACs per stage stacked per variant: where the depth's cost actually lands."""
     names = [row.name for row in comparison.rows]
-    parts = [part for part, _ in comparison.rows[0].stage_macs]
+    parts = list(dict.fromkeys(part for row in comparison.rows for part, _ in row.stage_macs))
     fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
     bottom = [0.0] * len(names)
     for i, part in enumerate(parts):
@@ -64,7 +64,10 @@ def _stage_macs(comparison: Comparison) -> Figure:
 
 
 def _figures(comparison: Comparison) -> dict[str, Figure]:
-    return {"params_macs": _params_macs(comparison), "stage_macs": _stage_macs(comparison)}
+    figures = {"params_macs": _params_macs(comparison)}
+    if any(row.stage_macs for row in comparison.rows):  # only ResNet-like models have stages
+        figures["stage_macs"] = _stage_macs(comparison)
+    return figures
 
 
 def _encode(fig: Figure, fmt: str) -> bytes:
@@ -75,7 +78,7 @@ def _encode(fig: Figure, fmt: str) -> bytes:
 
 
 def plot_comparison(comparison: Comparison) -> dict[str, str]:
-    """SVG text per plot name in PLOTS, deterministic for the same comparison."""
+    """SVG text per plot name in PLOTS (stage_macs where a model has stages), deterministic."""
     with plt.rc_context(cast(Any, _RC)):
         figures = _figures(comparison)
         try:

@@ -24,7 +24,7 @@ from archviz.flops import CONVENTIONS
 from archviz.records import Trace
 from archviz.render.atomic import staging, write_bytes, write_text
 from archviz.render.compare import comparison_table
-from archviz.render.explain import STAGE_COLUMNS, stage_table
+from archviz.render.explain import STAGE_COLUMNS, TERM_COLUMNS, stage_table, term_table
 from archviz.render.templates import environment
 from archviz.render.units import shape, si
 
@@ -35,7 +35,19 @@ if TYPE_CHECKING:
 
 FORMATS = ("html", "md")
 HTML_NAME, MD_NAME = "report.html", "README.md"  # README.md: GitHub shows it for the folder
-DIAGRAM_LEVELS = ("stage", "block")
+DEPTH_INTRO = (
+    "A ResNet's name counts its weighted layers on the main path: the stem "
+    "convolution, every convolution inside the residual blocks, and the classifier. "
+    "The layers list counts blocks per stage, so the depth is stem + convs per block "
+    "x blocks + classifier, derived here from each traced model."
+)
+DEPTH_INTRO_ANY = (
+    "A network's depth is the number of weighted layers (convolutions, linear layers) on "
+    "the longest input-to-output path of its traced dataflow graph; shortcuts and "
+    "branches beside that path are not counted. For ResNets this is the name's number: "
+    "stem + convs per block x blocks + classifier."
+)
+ALT = {"stage": "stages", "block": "blocks"}  # the diagrams' alt text in Markdown
 PLOT_TITLES = {"params_macs": "Parameters and MACs", "stage_macs": "MACs per stage"}
 
 
@@ -86,8 +98,11 @@ def build_context(
     """Everything the templates show, as display-ready values (templates do no arithmetic)."""
     input_shape = "x".join(map(str, comparison.input_size))
     names = [row.name for row in comparison.rows]
+    resnets = all(t.architecture is not None for t in comparison.traces)
+    title = "The ResNet family, side by side" if resnets else "Architectures side by side"
     return {
-        "title": "The ResNet family, side by side" if len(names) > 1 else f"{names[0]}",
+        "title": title if len(names) > 1 else f"{names[0]}",
+        "resnets": resnets,
         "subtitle": f"{', '.join(names)} at input {input_shape}: figures traced from the "
         f"models themselves by archviz {archviz.__version__}.",
         "version": archviz.__version__,
@@ -102,10 +117,7 @@ def build_context(
             {"title": PLOT_TITLES.get(k, k), "svg": _inline(svg), "path": f"plots/{k}.svg"}
             for k, svg in plots.items()
         ],
-        "depth_intro": "A ResNet's name counts its weighted layers on the main path: the stem "
-        "convolution, every convolution inside the residual blocks, and the classifier. "
-        "The layers list counts blocks per stage, so the depth is stem + convs per block "
-        "x blocks + classifier, derived here from each traced model.",
+        "depth_intro": DEPTH_INTRO if resnets else DEPTH_INTRO_ANY,
         "models": [
             _model_context(trace, explanation, svgs)
             for trace, explanation in zip(comparison.traces, comparison.explanations, strict=True)
@@ -122,23 +134,33 @@ def _model_context(
     trace: Trace, explanation: DepthExplanation, svgs: dict[tuple[str, str], str]
 ) -> dict[str, Any]:
     name = trace.model
-    stages = stage_table(explanation)
+    stages = stage_table(explanation) if explanation.stages else []
+    terms = [] if stages else term_table(explanation)
     layers = layer_table(trace)
     t = trace.totals
+    kind = f"{explanation.block} blocks {list(explanation.layers)}, " if explanation.block else ""
     return {
         "name": name,
         "anchor": anchor(name),
         "formula": explanation.formula,
         "sentence": explanation.blocks_answer,
-        "headline": f"{explanation.block} blocks {list(explanation.layers)}, depth "
-        f"{explanation.depth}: {t.params:,} parameters, {si(t.macs)}MACs, "
-        f"{si(t.elementwise_flops)} elementwise FLOPs at input {shape(trace.input_shapes)}.",
-        "stage_table_html": Markup(_tabulate(stages, STAGE_COLUMNS, "html")),
-        "stage_table_md": _tabulate(stages, STAGE_COLUMNS, "github"),
-        "stage_svg": _inline(svgs[(name, "stage")]),
-        "block_svg": _inline(svgs[(name, "block")]),
-        "stage_diagram": f"diagrams/{anchor(name)}-stage.svg",
-        "block_diagram": f"diagrams/{anchor(name)}-block.svg",
+        "headline": f"{kind}depth {explanation.depth}: {t.params:,} parameters, "
+        f"{si(t.macs)}MACs, {si(t.elementwise_flops)} elementwise FLOPs at input "
+        f"{shape(trace.input_shapes)}.",
+        "stage_table_html": Markup(_tabulate(stages, STAGE_COLUMNS, "html")) if stages else "",
+        "stage_table_md": _tabulate(stages, STAGE_COLUMNS, "github") if stages else "",
+        "term_table_html": Markup(_tabulate(terms, TERM_COLUMNS, "html")) if terms else "",
+        "term_table_md": _tabulate(terms, TERM_COLUMNS, "github") if terms else "",
+        "diagrams": [
+            {
+                "title": title,
+                "alt": f"{name} {ALT.get(key, title)}",
+                "svg": _inline_diagram(svgs[(name, key)]),
+                "path": f"diagrams/{anchor(name)}-{key}.svg",
+            }
+            for key, title in diagram_views(trace)
+        ],
+        "uncounted": _uncounted(trace),
         "layer_count": len(layers),
         "layer_table_html": Markup(layers.to_html(index=False, escape=True, border=0)),
         "layer_table_md": layers.to_markdown(index=False),
@@ -162,7 +184,7 @@ def layer_table(trace: Trace) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _paper_context(comparison: Comparison) -> dict[str, Any]:
+def _paper_context(comparison: Comparison) -> dict[str, Any] | None:
     rows, sentence = [], "Only Bottleneck models differ between the two stride placements."
     for row, explanation in zip(comparison.rows, comparison.explanations, strict=True):
         paper = explanation.paper
@@ -181,6 +203,8 @@ def _paper_context(comparison: Comparison) -> dict[str, Any]:
                 si(paper.stride_in_3x3_macs),
             )
         )
+    if not rows:
+        return None  # no model has a stride placement to compare
     headers = ("Model", "Paper, Table 1", "Traced, paper stride", "Difference", "Traced, v1.5")
     return {
         "sentence": sentence,
@@ -250,12 +274,42 @@ def environment_rows() -> list[tuple[str, str]]:
     ]
 
 
-def _diagram_svgs(comparison: Comparison) -> dict[tuple[str, str], str]:
-    """Each model's stage and block diagrams; `dot` runs in parallel processes."""
+def diagram_views(trace: Trace) -> list[tuple[str, str]]:
+    """(key, title) of a model's diagrams: a ResNet's stage and block presets, else the
+    top level and the deepest view that stays readable (see `detail_depth`)."""
+    from archviz.render.diagram import detail_depth
+
+    if trace.architecture is not None:
+        return [("stage", "Stages"), ("block", "Blocks and shortcuts")]
+    views = [("depth1", "Top level")]
+    depth = detail_depth(trace)
+    if depth > 1:
+        views.append((f"depth{depth}", f"Modules to depth {depth}; repeated blocks drawn once"))
+    return views
+
+
+def _diagram(trace: Trace, key: str):
     from archviz.render.diagram import diagram
 
+    if key.startswith("depth"):
+        return diagram(trace, depth=int(key.removeprefix("depth")))
+    return diagram(trace, level=key)
+
+
+def _uncounted(trace: Trace) -> str:
+    """Ops that ran without a FLOP formula or convention, so a 0 is never read as free."""
+    if not trace.uncounted_ops:
+        return "Every op that ran has a FLOP formula or an elementwise convention."
+    ops = ", ".join(f"{op} x{calls}" for op, calls in trace.uncounted_ops)
+    return f"Ran without a FLOP formula or convention (not in the totals): {ops}."
+
+
+def _diagram_svgs(comparison: Comparison) -> dict[tuple[str, str], str]:
+    """Each model's diagrams (see `diagram_views`); `dot` runs in parallel processes."""
     jobs = {
-        (t.model, lvl): diagram(t, level=lvl) for t in comparison.traces for lvl in DIAGRAM_LEVELS
+        (t.model, key): _diagram(t, key)
+        for t in comparison.traces
+        for key, _title in diagram_views(t)
     }
     with ThreadPoolExecutor(max_workers=4) as pool:
         return dict(zip(jobs, pool.map(lambda d: d.svg(), jobs.values()), strict=True))
@@ -263,6 +317,19 @@ def _diagram_svgs(comparison: Comparison) -> dict[tuple[str, str], str]:
 
 def _tabulate(rows: Sequence[Sequence[str]], headers: Sequence[str], fmt: str) -> str:
     return tabulate(rows, headers=headers, tablefmt=fmt, disable_numparse=True)
+
+
+MIN_SCALE = 0.6  # a wide diagram shrinks to fit its card only so far, then scrolls
+
+
+def _inline_diagram(svg: str) -> Markup:
+    """Inline a Graphviz SVG that never shrinks below MIN_SCALE (labels stay readable on
+    a phone); its card scrolls instead. Graphviz gives the width in points."""
+    found = re.search(r'<svg width="([\d.]+)pt"', svg)
+    if found is None:
+        return _inline(svg)
+    least = round(float(found[1]) * 4 / 3 * MIN_SCALE)
+    return _inline(svg.replace("<svg ", f'<svg style="min-width:{least}px" ', 1))
 
 
 def _inline(svg: str) -> Markup:

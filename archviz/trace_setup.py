@@ -1,0 +1,331 @@
+"""What trace() does around the forward pass: check the device, build or move the inputs,
+make stand-in weights, and cope with the models hooks cannot see as they are.
+
+The awkward models, and what happens to each (said in the Trace's `extra["notes"]`):
+- DataParallel / DistributedDataParallel: the wrapped `module` is traced, as fvcore does.
+- Lazy modules (nn.LazyLinear...): a copy is traced, and its parameters are counted once
+  they exist; the user's model stays uninitialised.
+- TorchScript (scripted or traced) modules: hooks cannot be registered on them, so each
+  outermost one is one opaque node, seen through PyTorch's global module hooks. Its ops
+  are still counted; only its inside is not broken down.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import warnings
+from collections.abc import Callable, Mapping
+from itertools import chain
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn.modules import module as _module
+from torch.nn.modules.lazy import LazyModuleMixin
+from torch.nn.parameter import UninitializedBuffer, UninitializedParameter, is_lazy
+from torch.nn.utils.rnn import PackedSequence
+from torch.utils.hooks import RemovableHandle
+
+from archviz.errors import ArchvizError
+from archviz.models.registry import input_form
+
+DEVICES = ("meta", "cpu", "cuda")
+_WRAPPERS = (nn.DataParallel, nn.parallel.DistributedDataParallel)
+
+
+def check_device(device: str | torch.device) -> torch.device:
+    """A device archviz can trace on, or one line saying which ones it can."""
+    choices = f"use {', '.join(DEVICES)}"
+    try:
+        target = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ArchvizError(f"unknown device {device!r}; {choices}") from None
+    if target.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ArchvizError("CUDA was requested but is not available on this machine")
+        if target.index is not None and target.index >= torch.cuda.device_count():
+            raise ArchvizError(
+                f"{target} was requested but this machine has "
+                f"{torch.cuda.device_count()} CUDA device(s): use cuda:0 or cuda"
+            )
+    elif target.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise ArchvizError(f"MPS was requested but is not available here; {choices}")
+    elif target.type not in DEVICES:
+        raise ArchvizError(f"device {str(device)!r} is not supported; {choices}")
+    return target
+
+
+def prepare(model: nn.Module, device: torch.device, dtype) -> tuple[nn.Module, list[str]]:
+    """The module to trace in place of `model`, and notes on what was done to trace it."""
+    if not isinstance(model, nn.Module):
+        raise ArchvizError(
+            f"trace() takes a torch.nn.Module, got {type(model).__name__}; "
+            "archviz.get_model(NAME) builds one"
+        )
+    notes = []
+    if isinstance(model, _WRAPPERS):
+        notes.append(f"traced the module inside {type(model).__name__}: names lack 'module.'")
+        model = model.module
+    if any(is_lazy(t) for t in chain(model.parameters(), model.buffers())):
+        notes.append("lazy modules were initialised on a copy; your model is left as it was")
+        model = _lazy_copy(model, device, dtype)
+    if isinstance(model, torch.jit.ScriptModule) and not _fits(model, device, dtype):
+        model = _script_copy(model, device, dtype)  # functional_call refuses TorchScript
+    for name in script_roots(model).values():
+        notes.append(
+            f"{name or 'the model'} is TorchScript: traced as one opaque node "
+            "(its ops are counted; hooks cannot see inside it)"
+        )
+    return model, notes
+
+
+def script_roots(model: nn.Module) -> dict[nn.Module, str]:
+    """The outermost TorchScript modules of `model` (itself, if scripted), by name."""
+    roots: dict[nn.Module, str] = {}
+    inside: set[int] = set()
+    for name, module in model.named_modules():
+        if isinstance(module, torch.jit.ScriptModule) and id(module) not in inside:
+            roots[module] = name
+            inside.update(id(m) for m in module.modules())
+    return roots
+
+
+def register_hooks(
+    handles: list[Any],
+    model: nn.Module,
+    names: Mapping[nn.Module, str],
+    recorder: Any,
+    refresh_params: Callable[[], None],
+) -> None:
+    """Hooks on every module (appended to `handles` as they are made, so all are removed)."""
+    handles.append(AttributeGuard(model))  # first: "removed" (restored) whatever happens
+    roots = script_roots(model)
+    for module in names:
+        if isinstance(module, torch.jit.ScriptModule):
+            continue  # hooks are unsupported there; the roots get global hooks below
+        handles.append(module.register_forward_pre_hook(recorder.pre, with_kwargs=True))
+        handles.append(module.register_forward_hook(recorder.post, with_kwargs=True))
+        if isinstance(module, LazyModuleMixin) and module.has_uninitialized_params():
+            handles += _lazy_hooks(module, recorder.counter, refresh_params)
+    if roots:
+        handles += _opaque_hooks(roots, recorder)
+
+
+class AttributeGuard:
+    """Puts back the tensors a forward stores in plain module attributes when `remove()`d.
+
+    functional_call swaps only parameters and buffers; a forward that caches tensors in
+    attributes (AnchorGenerator's `cell_anchors`, RAFT's `corr_pyramid`) would leave meta
+    tensors behind, and every later real forward of the same model would fail.
+    """
+
+    _SKIP = frozenset({"_parameters", "_buffers", "_modules"})
+
+    def __init__(self, model: nn.Module) -> None:
+        self.saved = [(m, self._tensor_attrs(m)) for m in model.modules()]
+
+    @classmethod
+    def _tensor_attrs(cls, module: nn.Module) -> dict[str, tuple[Any, Any]]:
+        """Each attribute holding tensors: (the object, a shallow copy of its contents)."""
+        found = {}
+        for key, value in vars(module).items():
+            if key not in cls._SKIP and not key.endswith("hooks") and _holds_tensor(value):
+                contents = copy.copy(value) if isinstance(value, (list, dict)) else None
+                found[key] = (value, contents)
+        return found
+
+    def remove(self) -> None:
+        for module, before in self.saved:
+            for key in set(self._tensor_attrs(module)) - set(before):
+                delattr(module, key)  # created by the forward
+            for key, (value, contents) in before.items():
+                if isinstance(value, list):
+                    value[:] = contents
+                elif isinstance(value, dict):
+                    value.clear()
+                    value.update(contents)
+                object.__setattr__(module, key, value)
+
+
+def _holds_tensor(value: Any, depth: int = 0) -> bool:
+    if isinstance(value, torch.Tensor):
+        return True
+    if depth > 2 or isinstance(value, (str, bytes)):
+        return False
+    items = value.values() if isinstance(value, dict) else value
+    if isinstance(items, (list, tuple, type({}.values()))):
+        return any(_holds_tensor(v, depth + 1) for v in items)
+    return False
+
+
+def _lazy_hooks(module: nn.Module, counter: Any, refresh: Callable[[], None]) -> list:
+    """Pause counting while the module initialises its parameters (random init is not the
+    model's work), then count its parameters before anything returns."""
+
+    def pause(*_: Any) -> None:
+        counter.paused = True
+
+    def resume(*_: Any) -> None:
+        counter.paused = False
+        refresh()
+
+    return [
+        module.register_forward_pre_hook(pause, prepend=True),
+        module.register_forward_pre_hook(resume),
+    ]
+
+
+def _opaque_hooks(roots: Mapping[nn.Module, str], recorder: Any) -> list[RemovableHandle]:
+    def pre(module: nn.Module, args: tuple) -> None:
+        if module in roots:
+            recorder.pre(module, args, {})
+
+    def post(module: nn.Module, args: tuple, output: Any) -> None:
+        if module in roots:
+            recorder.post(module, args, {}, output)
+
+    return [
+        _module.register_module_forward_pre_hook(pre),
+        _module.register_module_forward_hook(post),
+    ]
+
+
+def noted(result: Any, notes: list[str]) -> Any:
+    """The Trace with what archviz had to do to trace it in `extra["notes"]`."""
+    if notes:
+        result.extra["notes"] = [*result.extra.get("notes", []), *notes]
+    return result
+
+
+def numel(tensor: torch.Tensor) -> int:
+    """Elements of a tensor; 0 for a lazy module's parameter that does not exist yet."""
+    return 0 if is_lazy(tensor) else tensor.numel()
+
+
+def _lazy_copy(model: nn.Module, device: torch.device, dtype) -> nn.Module:
+    """A copy whose uninitialised tensors will be created on `device` by the forward."""
+    work = copy.deepcopy(model)
+    for module in work.modules():
+        stores: tuple[dict[str, Any], ...] = (module._parameters, module._buffers)
+        for store, kind in zip(stores, (UninitializedParameter, UninitializedBuffer), strict=True):
+            for key, tensor in store.items():
+                if tensor is not None and is_lazy(tensor):
+                    target = dtype if tensor.dtype.is_floating_point else tensor.dtype
+                    grad = tensor.requires_grad
+                    store[key] = kind(grad, device=device, dtype=target)  # type: ignore[call-arg,arg-type]
+    return work
+
+
+def _script_copy(model: nn.Module, device: torch.device, dtype) -> nn.Module:
+    """A TorchScript model's copy on `device` in `dtype` (TorchScript cannot be deep-copied)."""
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():  # torch.jit.save/load announce their deprecation
+        warnings.simplefilter("ignore", FutureWarning)
+        torch.jit.save(model, buffer)
+        buffer.seek(0)
+        loaded = torch.jit.load(buffer, map_location=device)
+    return loaded.to(dtype) if dtype != torch.float32 else loaded
+
+
+def _fits(model: nn.Module, device: torch.device, dtype) -> bool:
+    tensors = chain(model.parameters(), model.buffers())
+    return all(_fits_tensor(t, device, dtype) for t in tensors)
+
+
+def _fits_tensor(t: torch.Tensor, device: torch.device, dtype) -> bool:
+    if is_lazy(t):
+        return True  # created on the right device by the forward (see _lazy_copy)
+    same_device = t.device.type == device.type and (
+        device.index is None or t.device.index == device.index
+    )
+    return same_device and (not t.is_floating_point() or t.dtype == dtype)
+
+
+def make_inputs(
+    model: nn.Module, input_size, inputs, device: torch.device, dtype
+) -> tuple[tuple, dict]:
+    """Positional and keyword inputs on `device`: `inputs` moved, or fresh ones of a size."""
+    if inputs is not None:
+        moved = move(inputs, device)
+        if isinstance(moved, Mapping):
+            return (), dict(moved)
+        if isinstance(moved, (tuple, list)) and not _is_namedtuple(moved):
+            return tuple(moved), {}
+        return (moved,), {}
+    form = input_form(model)
+    size = form.default if input_size is None else input_size
+    if isinstance(size, torch.Tensor) or (
+        isinstance(size, (tuple, list)) and any(isinstance(s, torch.Tensor) for s in size)
+    ):
+        raise ArchvizError(
+            "input_size takes shapes such as (1, 3, 224, 224); pass tensors as inputs="
+        )
+    if not size:
+        raise ArchvizError("give an input_size such as (1, 3, 224, 224), or inputs")
+    sizes: list[Any] = list(size) if isinstance(size[0], (tuple, list)) else [size]
+    for one in sizes:
+        if not all(isinstance(d, int) and d > 0 for d in one):
+            raise ArchvizError(f"malformed input size {tuple(one)}: need positive integers")
+    if len(sizes) == 1:
+        return form.build(sizes[0], lambda s: fresh(s, device, dtype)), {}
+    return tuple(fresh(tuple(s), device, dtype) for s in sizes), {}
+
+
+def fresh(size: tuple[int, ...], device: torch.device, dtype) -> torch.Tensor:
+    if device.type == "meta":
+        return torch.empty(size, device=device, dtype=dtype)
+    return torch.randn(size, device=device, dtype=dtype)
+
+
+def move(value: Any, device: torch.device) -> Any:
+    """`value` with every tensor on `device` (empty on meta), containers rebuilt as they were."""
+    if isinstance(value, torch.Tensor):
+        if device.type == "meta":
+            return torch.empty_like(value, device="meta")
+        return value.to(device)
+    if isinstance(value, PackedSequence):
+        # batch_sizes stays a CPU tensor of real values: the RNN kernels read it everywhere.
+        return PackedSequence(
+            move(value.data, device),
+            value.batch_sizes,
+            move(value.sorted_indices, device),
+            move(value.unsorted_indices, device),
+        )
+    if _is_namedtuple(value):
+        return type(value)(*(move(v, device) for v in value))
+    if isinstance(value, (tuple, list)):
+        return type(value)(move(v, device) for v in value)
+    if isinstance(value, Mapping):
+        return {k: move(v, device) for k, v in value.items()}
+    return value
+
+
+def _is_namedtuple(value: Any) -> bool:
+    return isinstance(value, tuple) and hasattr(type(value), "_fields")
+
+
+def substitutes(model: nn.Module, device: torch.device, dtype) -> dict[str, Any] | None:
+    """Stand-in parameters and buffers on `device` in `dtype`; None if the model's own fit."""
+    # One entry per tensor: functional_call(tie_weights=True) gives a tied tensor's other
+    # names the same stand-in, and refuses two different values for tied names.
+    tensors: dict[str, torch.Tensor] = dict(model.named_parameters())
+    tensors.update(model.named_buffers())
+    tensors = {k: t for k, t in tensors.items() if not is_lazy(t)}
+    if all(_fits_tensor(t, device, dtype) for t in tensors.values()):
+        return None
+    if device.type != "meta" and any(t.is_meta for t in tensors.values()):
+        raise ArchvizError(
+            f"the model's weights are on the meta device (no values), so it cannot run on "
+            f"{device.type}; trace it on meta (--device meta), or give it real weights "
+            f"first: model.to_empty(device='{device.type}'), then load_state_dict"
+        )
+    out = {}
+    for key, t in tensors.items():
+        target = dtype if t.is_floating_point() else t.dtype
+        if device.type == "meta":
+            out[key] = torch.empty_like(t, device="meta", dtype=target)
+        else:
+            out[key] = t.detach().to(device=device, dtype=target)
+    return out
