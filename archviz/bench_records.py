@@ -114,7 +114,9 @@ class BenchResult:
         return json.dumps(body, indent=2) + "\n"
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(self.to_json(), encoding="utf-8")
+        from archviz.render.atomic import write_atomic
+
+        write_atomic(path, self.to_json())
 
     @classmethod
     def from_json(cls, text: str) -> BenchResult:

@@ -13,6 +13,7 @@ import os
 import sys
 import tempfile
 import traceback
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
@@ -138,6 +139,11 @@ def cli() -> None:
     MODEL is a registry name (see `archviz models`), torchvision:NAME, or an import path
     package.module:factory.
     """
+    # Running a model makes PyTorch and torchvision warn about things the user cannot act
+    # on here (deprecations inside torchvision, meta-device notes); stderr is for archviz's
+    # one-line messages.
+    warnings.filterwarnings("ignore", category=UserWarning)
+    warnings.filterwarnings("ignore", category=FutureWarning)
 
 
 def _write(text: str, output: Path | None) -> None:
@@ -245,21 +251,39 @@ def diagram_cmd(
     "into the reference.",
     "--write-remapped",
 )
+@click.option(
+    "--max-load-bytes",
+    type=click.IntRange(min=1),
+    help="Refuse checkpoints declaring more data [default: 4x the file's size].",
+)
+@click.option(
+    "--keep-metadata",
+    is_flag=True,
+    help="With -o: keep the checkpoint's other entries (epoch, optimizer).",
+)
 def verify_cmd(
-    candidate: str, reference: str, fmt: str, no_forward: bool, output: Path | None
+    candidate: str,
+    reference: str,
+    fmt: str,
+    no_forward: bool,
+    output: Path | None,
+    max_load_bytes: int | None,
+    keep_metadata: bool,
 ) -> None:
     """Exit 0: compatible (or remapped and written with -o); 1: incompatible, compatible
     only after remapping, or outputs differ; 2: bad input."""
-    from archviz.checkpoint import save_state_dict
+    from archviz.checkpoint import MAX_LOAD_BYTES, save_state_dict
     from archviz.verify import remapped_state_dict, verify
     from archviz.verify_render import FORMATS as RENDER
 
+    MAX_LOAD_BYTES.set(max_load_bytes)
     result = verify(candidate, reference, forward_check=not no_forward)
     click.echo(RENDER[fmt](result))
     if output is not None and result.verdict != "incompatible":
         output.parent.mkdir(parents=True, exist_ok=True)
-        save_state_dict(remapped_state_dict(candidate, result), output)
-        _say(f"wrote {output}")
+        state_dict = remapped_state_dict(candidate, result)
+        notice = save_state_dict(state_dict, output, source=candidate, keep_metadata=keep_metadata)
+        _say(f"wrote {output}" + (f"\n{notice}" if notice else ""))
     if result.verdict == "incompatible":
         unwritten = f"; {output} not written" if output is not None else ""
         raise Verdict(f"incompatible: the weights do not load into the reference{unwritten}")
@@ -348,8 +372,10 @@ def report_cmd(
     from archviz.models import STANDARD
     from archviz.progress import Progress
     from archviz.render.report import write_report
+    from archviz.render.report_folder import check_report_folder
 
     chosen = format_list(formats, FORMATS["report"])
+    check_report_folder(output)  # refuse a folder with the user's files before any work
     names = list(models or STANDARD)
     with Progress("report") as progress:
         comparison = compare(names, parse_shape(input_size), progress=progress)

@@ -20,8 +20,10 @@ from torch.func import functional_call
 from archviz.dataflow import DataflowRecorder, OpWatcher, PendingNode
 from archviz.errors import ArchvizError
 from archviz.flops import OpCounter
+from archviz.memory_guard import check_fits
 from archviz.models.describe import Layout, layout
 from archviz.records import Architecture, ModuleRecord, ShapeTree, Totals, Trace
+from archviz.state import preserved_state
 from archviz.trace_setup import (
     check_device,
     make_inputs,
@@ -56,6 +58,7 @@ def trace(
     for classifiers, a list of images for detection, two frames for optical flow.
     """
     target = check_device(device)
+    check_fits(model, input_size, inputs, target, dtype)  # before any real allocation
     model, notes = prepare(model, target, dtype)
     args, kwargs = make_inputs(model, input_size, inputs, target, dtype)
     names = {m: n for n, m in model.named_modules()}
@@ -71,7 +74,13 @@ def trace(
         model.eval()
         recorder.graph.inputs(args, kwargs, shape_tree)
         # inference_mode makes flop counting silently see nothing; no_grad does not.
-        with torch.inference_mode(False), torch.no_grad(), _no_fused_attention(), recorder.counter:
+        with (
+            torch.inference_mode(False),
+            torch.no_grad(),
+            _no_fused_attention(),
+            recorder.counter,
+            preserved_state(model),  # attributes the forward rebinds come back afterwards
+        ):
             try:
                 if stand_ins is None:
                     output = model(*args, **kwargs)

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from archviz.remap import KNOWN_PREFIXES
+from archviz.render.escape import md_escape, term_safe
 
 if TYPE_CHECKING:  # keeps `archviz --help` free of the torch import
     from archviz.verify import ShapeMismatch, VerifyResult
@@ -75,7 +76,9 @@ def render_text(result: VerifyResult) -> str:
     lines += _section("dtype differences", _capped(dtypes))
     lines.append(f"forward: {_forward_text(r)}")
     lines += [f"note: {note}" for note in r.notes]
-    return "\n".join(lines)
+    # Keys and paths come from the file: escaped per line, so an embedded newline or
+    # ANSI sequence shows as `\n` / `\x1b` instead of forging a line or clearing the screen.
+    return "\n".join(term_safe(line) for line in lines)
 
 
 def render_markdown(result: VerifyResult) -> str:
@@ -83,11 +86,11 @@ def render_markdown(result: VerifyResult) -> str:
     r = result
     rows = [
         ("verdict", f"**{r.verdict}**"),
-        ("candidate", f"`{r.candidate}` ({r.candidate_keys} keys)"),
-        ("reference", f"`{r.reference}` ({r.reference_keys} keys)"),
-        ("container", f"`{r.container}`" if r.container else "none"),
+        ("candidate", f"{md_escape(r.candidate)} ({r.candidate_keys} keys)"),
+        ("reference", f"{md_escape(r.reference)} ({r.reference_keys} keys)"),
+        ("container", md_escape(r.container) if r.container else "none"),
         ("matched", f"{r.matched} ({r.matched_as_is} as is)"),
-        ("forward check", _forward_text(r)),
+        ("forward check", md_escape(_forward_text(r))),
     ]
     lines = ["## archviz verify", "", "| | |", "|---|---|"]
     lines += [f"| {name} | {value} |" for name, value in rows]
@@ -100,7 +103,7 @@ def render_markdown(result: VerifyResult) -> str:
     ]
     for title, items in sections:
         if items:
-            lines += ["", f"### {title}", ""] + [f"- {item}" for item in items]
+            lines += ["", f"### {title}", ""] + [f"- {md_escape(item)}" for item in items]
     return "\n".join(lines)
 
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 from tabulate import tabulate
 
+from archviz.render.escape import md_escape, term_safe
 from archviz.render.units import chw, nbytes, si
 
 if TYPE_CHECKING:
@@ -52,9 +53,10 @@ def comparison_table(comparison: Comparison, tablefmt: str) -> str:
         *stages,  # ResNets' stages; "-" for a model without them
         f"Activations (batch {n})",
     ]
+    safe = md_escape if tablefmt in ("github", "pipe") else term_safe
     body = [
         [
-            row.name,
+            safe(row.name),
             row.block or "-",
             "[" + ", ".join(map(str, row.layers)) + "]" if row.layers else "-",
             str(row.depth),

@@ -18,6 +18,7 @@ import graphviz
 
 from archviz.errors import ArchvizError
 from archviz.records import Trace
+from archviz.render.atomic import write_atomic
 from archviz.render.diagram_draw import draw
 from archviz.render.diagram_view import build_view
 
@@ -72,11 +73,11 @@ class Diagram:
             )
         if fmt != "dot" and not has_dot():
             fallback = target.with_suffix(".dot")
-            fallback.write_text(self.source, encoding="utf-8")
+            write_atomic(fallback, self.source)
             raise ArchvizError(
                 f"Graphviz's `dot` is not on the PATH; wrote {fallback}; {INSTALL_HINT}"
             )
-        target.write_bytes(self.render(fmt))
+        write_atomic(target, self.render(fmt))
         return target
 
 

@@ -16,6 +16,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
+from archviz.render.atomic import write_atomic
+
 if TYPE_CHECKING:
     from archviz.compare import Comparison
 
@@ -99,7 +101,7 @@ def save_plots(comparison: Comparison, out_dir: str | Path) -> list[Path]:
             for name, fig in figures.items():
                 for fmt in ("svg", "png"):
                     path = out / f"{name}.{fmt}"
-                    path.write_bytes(_encode(fig, fmt))
+                    write_atomic(path, _encode(fig, fmt))
                     paths.append(path)
         finally:
             for fig in figures.values():

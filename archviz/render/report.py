@@ -1,8 +1,9 @@
 """The comparison report: one context dict, rendered to HTML and Markdown by jinja2.
 
 The context is built here, once, from analysis results (Comparison, BenchResult); the
-templates only lay it out. Everything is staged in a scratch folder and moved into place
-at the end, so a failed run leaves the previous report intact.
+templates only lay it out. Everything is rendered in memory first, then written into a
+scratch folder that replaces the report folder in one atomic step (render/report_folder),
+so a failed or killed run leaves the previous report exactly as it was.
 """
 
 from __future__ import annotations
@@ -22,10 +23,11 @@ import archviz
 from archviz.errors import ArchvizError
 from archviz.flops import CONVENTIONS
 from archviz.records import Trace
-from archviz.render.atomic import staging, write_bytes, write_text
 from archviz.render.compare import comparison_table
+from archviz.render.escape import md_escape
 from archviz.render.explain import STAGE_COLUMNS, TERM_COLUMNS, stage_table, term_table
-from archviz.render.templates import environment
+from archviz.render.report_folder import check_report_folder, write_folder
+from archviz.render.templates import environment, markdown_environment
 from archviz.render.units import shape, si
 
 if TYPE_CHECKING:
@@ -68,24 +70,24 @@ def write_report(
         raise ArchvizError(f"unknown report format in {formats}; choose from {FORMATS}")
     from archviz.render.plots import plot_comparison
 
+    check_report_folder(out)
     out = Path(out)
     svgs = _diagram_svgs(comparison)
     plots = plot_comparison(comparison)
     context = build_context(comparison, svgs, plots, bench)
-    env = environment()
     pages = {"html": HTML_NAME, "md": MD_NAME}
-    with staging(out) as scratch:
-        for (name, level), svg in sorted(svgs.items()):
-            write_text(scratch / "diagrams" / f"{anchor(name)}-{level}.svg", svg)
-        for key, svg in plots.items():
-            write_text(scratch / "plots" / f"{key}.svg", svg)
-        if bench is not None:
-            from archviz.render.bench_chart import bench_chart
+    files: dict[str, str | bytes] = {
+        f"diagrams/{anchor(name)}-{level}.svg": svg for (name, level), svg in svgs.items()
+    }
+    files.update({f"plots/{key}.svg": svg for key, svg in plots.items()})
+    if bench is not None:
+        from archviz.render.bench_chart import bench_chart
 
-            write_text(scratch / "plots" / "bench.svg", bench_chart(bench))
-        for fmt in formats:
-            text = env.get_template(f"report.{fmt}.j2").render(**context, fmt=fmt)
-            write_bytes(scratch / pages[fmt], text.encode("utf-8"))
+        files["plots/bench.svg"] = bench_chart(bench)
+    for fmt in formats:
+        env = markdown_environment() if fmt == "md" else environment()
+        files[pages[fmt]] = env.get_template(f"report.{fmt}.j2").render(**context, fmt=fmt)
+    write_folder(out, files)
     return [out / pages[fmt] for fmt in formats]
 
 
@@ -108,13 +110,13 @@ def build_context(
         "version": archviz.__version__,
         "input_shape": input_shape,
         "comparison_html": Markup(comparison_table(comparison, "html")),
-        "comparison_md": comparison_table(comparison, "github"),
+        "comparison_md": Markup(comparison_table(comparison, "github")),
         "comparison_note": "Depth counts weighted layers on the main path (see below). "
         "MACs are multiply-adds of convolutions and linear layers; FLOPs = 2 x MACs. "
         "'MACs (paper stride)' traces the same model with the stride-2 in the first 1x1 "
         "conv, as in the paper; 'Table 1' is the paper's printed figure.",
         "plots": [
-            {"title": PLOT_TITLES.get(k, k), "svg": _inline(svg), "path": f"plots/{k}.svg"}
+            {"title": PLOT_TITLES.get(k, k), "svg": _inline(svg), "path": Markup(f"plots/{k}.svg")}
             for k, svg in plots.items()
         ],
         "depth_intro": DEPTH_INTRO if resnets else DEPTH_INTRO_ANY,
@@ -141,8 +143,8 @@ def _model_context(
     kind = f"{explanation.block} blocks {list(explanation.layers)}, " if explanation.block else ""
     return {
         "name": name,
-        "anchor": anchor(name),
-        "formula": explanation.formula,
+        "anchor": Markup(anchor(name)),  # [a-z0-9-] only
+        "formula": Markup(explanation.formula),  # archviz's arithmetic, in a code span
         "sentence": explanation.blocks_answer,
         "headline": f"{kind}depth {explanation.depth}: {t.params:,} parameters, "
         f"{si(t.macs)}MACs, {si(t.elementwise_flops)} elementwise FLOPs at input "
@@ -156,14 +158,14 @@ def _model_context(
                 "title": title,
                 "alt": f"{name} {ALT.get(key, title)}",
                 "svg": _inline_diagram(svgs[(name, key)]),
-                "path": f"diagrams/{anchor(name)}-{key}.svg",
+                "path": Markup(f"diagrams/{anchor(name)}-{key}.svg"),  # [a-z0-9-] only
             }
             for key, title in diagram_views(trace)
         ],
         "uncounted": _uncounted(trace),
         "layer_count": len(layers),
         "layer_table_html": Markup(layers.to_html(index=False, escape=True, border=0)),
-        "layer_table_md": layers.to_markdown(index=False),
+        "layer_table_md": Markup(layers.map(md_escape).to_markdown(index=False)),
     }
 
 
@@ -241,23 +243,31 @@ def _bench_context(bench: BenchResult) -> dict[str, Any]:
     staged = [r for r in bench.rows if r.stages]
 
     def tables(fmt: str) -> str:
-        parts = [tabulate(summary_rows(bench.rows), "keys", fmt)]
+        escape = fmt == "github"
+        parts = [tabulate(_cells(summary_rows(bench.rows), escape), "keys", fmt)]
         if staged:
-            parts.append(tabulate(stage_rows(staged), "keys", fmt))
+            parts.append(tabulate(_cells(stage_rows(staged), escape), "keys", fmt))
         return "\n\n".join(parts)
 
     return {
         "machine": machine_line(bench.machine),
         "table_html": Markup(tables("html")),
-        "table_md": tables("github"),
+        "table_md": Markup(tables("github")),
         "chart_svg": _inline(bench_chart(bench)),
-        "chart_path": "plots/bench.svg",
+        "chart_path": Markup("plots/bench.svg"),
         "notes": [
             "Median latency per forward pass (eval, inference_mode), torch.utils.benchmark; "
             "the second table times each stage alone on its real input.",
             *sorted({f"{r.model}: {r.stages_note}" for r in bench.rows if r.stages_note}),
         ],
     }
+
+
+def _cells(rows: list[dict[str, object]], escape: bool) -> list[dict[str, object]]:
+    """Markdown-escape the text cells (model names); numbers stay numbers for tabulate."""
+    if not escape:
+        return rows
+    return [{k: md_escape(v) if isinstance(v, str) else v for k, v in r.items()} for r in rows]
 
 
 def environment_rows() -> list[tuple[str, str]]:
@@ -315,8 +325,12 @@ def _diagram_svgs(comparison: Comparison) -> dict[tuple[str, str], str]:
         return dict(zip(jobs, pool.map(lambda d: d.svg(), jobs.values()), strict=True))
 
 
-def _tabulate(rows: Sequence[Sequence[str]], headers: Sequence[str], fmt: str) -> str:
-    return tabulate(rows, headers=headers, tablefmt=fmt, disable_numparse=True)
+def _tabulate(rows: Sequence[Sequence[str]], headers: Sequence[str], fmt: str) -> Markup:
+    """A table ready for its page: GitHub cells Markdown-escaped (a `|` in a module name
+    would split the row), HTML cells escaped by tabulate."""
+    if fmt == "github":
+        rows = [[md_escape(cell) for cell in row] for row in rows]
+    return Markup(tabulate(rows, headers=headers, tablefmt=fmt, disable_numparse=True))
 
 
 MIN_SCALE = 0.6  # a wide diagram shrinks to fit its card only so far, then scrolls

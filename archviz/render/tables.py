@@ -8,6 +8,7 @@ from html import escape
 import pandas as pd
 
 from archviz.records import Trace
+from archviz.render.escape import term_safe
 from archviz.render.units import nbytes, shape, si
 
 # The summary's columns: header -> how a record becomes that cell.
@@ -32,8 +33,8 @@ def _rows(trace: Trace, depth: int) -> list[tuple[str, ...]]:
         if (r.depth == 0) != (depth == 0) or r.depth > depth:
             continue
         collapsed = r.depth == depth or r.is_leaf  # a collapsed row shows its subtree's sums
-        own = r.name.rpartition(".")[2] or trace.model
-        label = f"{'  ' * max(r.depth - 1, 0)}{own} ({r.type})"
+        own = term_safe(r.name.rpartition(".")[2] or trace.model)  # the model author's text
+        label = f"{'  ' * max(r.depth - 1, 0)}{own} ({term_safe(r.type)})"
         if r.call:
             label += f" [call {r.call + 1}]"
         params = r.params_total if collapsed and r.call == 0 else r.params
@@ -74,7 +75,7 @@ def trace_summary(trace: Trace, depth: int = 3) -> str:
         ops = ", ".join(f"{name} x{n}" for name, n in trace.uncounted_ops)
         footer.append(f"Ops without a FLOP formula (counted as 0): {ops}")
     body = [line(rows[0]), rule, *(line(r) for r in rows[1:]), rule, *footer]
-    return f"{trace.model}\n" + "\n".join(body)
+    return f"{term_safe(trace.model)}\n" + "\n".join(body)
 
 
 def trace_markdown(trace: Trace, depth: int = 3) -> str:

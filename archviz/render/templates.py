@@ -10,8 +10,10 @@ from functools import cache
 from pathlib import Path
 
 import jinja2
+from markupsafe import Markup
 
 from archviz.errors import ArchvizError
+from archviz.render.escape import md_escape
 
 _PACKAGE = Path(__file__).resolve().parent.parent
 
@@ -26,15 +28,35 @@ def template_dir() -> Path:
 
 @cache
 def environment() -> jinja2.Environment:
-    """Autoescape everything: model-derived strings (module names) are untrusted text.
-
-    Markdown gets HTML escaping too: GitHub and MkDocs render inline HTML, so `<script>`
-    in a module name must arrive as `&lt;script&gt;`, which both display as text.
-    """
+    """The HTML environment: autoescape everything, model-derived strings are untrusted."""
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(template_dir()),
         autoescape=True,
         undefined=jinja2.StrictUndefined,  # a missing context key is a bug, not a blank
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def _markdown_finalize(value: object) -> object:
+    """Every `{{ }}` in a Markdown template: Markdown-escaped unless marked ready (Markup:
+    tables and links archviz built and escaped itself)."""
+    return value if isinstance(value, Markup) else md_escape(value)
+
+
+@cache
+def markdown_environment() -> jinja2.Environment:
+    """The Markdown environment: Markdown escaping, not HTML's (which showed `&#39;`).
+
+    A module name with `|`, a newline or `<script>` renders as those characters, literally:
+    backslash escapes work in GitHub, MkDocs and every CommonMark renderer.
+    """
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(template_dir()),
+        autoescape=False,
+        finalize=_markdown_finalize,
+        undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,

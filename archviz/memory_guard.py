@@ -1,0 +1,87 @@
+"""Refuse a real-device trace that cannot fit in memory, before allocating anything.
+
+`--device cpu --input 1,3,100000,100000` used to ask the allocator for 120 GB and die with
+a traceback (or get the process killed). The input's size is known from its shape; the
+activations are estimated by a meta trace first, which allocates nothing. The estimate is
+a lower bound (the input, the largest single module output, and the weights if they must
+be copied to the device), so a refusal is certain, never a guess; a run that passes may
+still be tight.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from archviz.errors import ArchvizError
+
+
+def available_bytes(device: torch.device) -> int | None:
+    """Free memory on `device`, or None where archviz cannot tell."""
+    if device.type == "cpu":
+        import psutil
+
+        return int(psutil.virtual_memory().available)
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    return None
+
+
+def check_fits(
+    model: nn.Module,
+    input_size: Sequence[int] | Sequence[Sequence[int]] | None,
+    inputs: Any,
+    device: torch.device,
+    dtype: torch.dtype,
+) -> None:
+    """ArchvizError suggesting `--device meta` if the forward pass surely cannot fit."""
+    if device.type == "meta":
+        return
+    free = available_bytes(device)
+    if free is None:
+        return
+    element = torch.empty((), dtype=dtype).element_size()
+    if inputs is None and input_size:
+        input_bytes = _input_bytes(input_size, element)
+        if input_bytes > free:
+            _refuse(f"its input alone takes {_gib(input_bytes)}", free, device)
+    need = _lower_bound(model, input_size, inputs, device, dtype)
+    if need is not None and need > free:
+        _refuse(
+            f"it needs at least {_gib(need)} (input, largest activation, weights)", free, device
+        )
+
+
+def _input_bytes(input_size: Sequence[Any], element: int) -> int:
+    sizes = input_size if isinstance(input_size[0], (tuple, list)) else [input_size]
+    return sum(math.prod(int(d) for d in size) * element for size in sizes)
+
+
+def _lower_bound(model, input_size, inputs, device, dtype) -> int | None:
+    """Bytes the forward pass surely holds at once, from a meta trace; None if unknown."""
+    from archviz.trace import trace
+
+    try:
+        result = trace(model, input_size, inputs=inputs, device="meta", dtype=dtype)
+    except ArchvizError:
+        return None  # the real run will say what is wrong (or run where meta cannot)
+    biggest = max((r.output_bytes for r in result.records if r.depth > 0), default=0)
+    moved = any(p.device != device for p in model.parameters())
+    weights = result.totals.param_bytes + result.totals.buffer_bytes if moved else 0
+    return result.totals.input_bytes + biggest + weights
+
+
+def _refuse(why: str, free: int, device: torch.device) -> None:
+    raise ArchvizError(
+        f"this input cannot fit on {device}: {why}, and {_gib(free)} is available. "
+        "Trace it with --device meta (shapes, parameters and MACs without memory), or "
+        "use a smaller input"
+    )
+
+
+def _gib(n: int) -> str:
+    return f"{n / 2**30:.1f} GiB"
