@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from tabulate import tabulate
 
+from archviz.render.escape import md_escape
 from archviz.render.units import chw, si
 
 if TYPE_CHECKING:
@@ -136,8 +137,8 @@ def render_explanation(explanation: DepthExplanation, fmt: str) -> str:
 
 
 def _md(text: str) -> str:
-    """Minimal Markdown safety for model-derived text (render/escape.py does it fully)."""
-    return text.replace("|", "\\|").replace("<", "&lt;")
+    """Model-derived text as literal Markdown."""
+    return md_escape(text)
 
 
 def _md_table(columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:

@@ -8,7 +8,7 @@ from html import escape
 import pandas as pd
 
 from archviz.records import Trace
-from archviz.render.escape import term_safe
+from archviz.render.escape import md_escape, term_safe
 from archviz.render.units import nbytes, shape, si
 
 # The summary's columns: header -> how a record becomes that cell.
@@ -82,9 +82,9 @@ def trace_markdown(trace: Trace, depth: int = 3) -> str:
     """The summary as a GitHub table: the same rows and footer as the text table."""
     rows = _rows(trace, depth)
 
-    def cell(text: str) -> str:  # indentation kept as non-breaking spaces; pipes escaped
+    def cell(text: str) -> str:  # indentation kept as non-breaking spaces; Markdown escaped
         stripped = text.lstrip(" ")
-        return "&nbsp;" * (len(text) - len(stripped)) + stripped.replace("|", "\\|")
+        return "&nbsp;" * (len(text) - len(stripped)) + md_escape(stripped)
 
     lines = [f"**{cell(trace.model)}**", "", "| " + " | ".join(SUMMARY_COLUMNS) + " |"]
     lines.append("|" + "---|" + "--:|" * (len(SUMMARY_COLUMNS) - 1))
