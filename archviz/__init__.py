@@ -18,6 +18,8 @@ _WHERE = {
     "compare": "archviz.compare",
     "DepthExplanation": "archviz.explain",
     "explain": "archviz.explain",
+    "Explorer": "archviz.render.explore",
+    "explore": "archviz.render.explore",
     "get_model": "archviz.models.registry",
     "list_models": "archviz.models.names",
     "ModuleRecord": "archviz.records",
@@ -34,6 +36,7 @@ __all__ = [
     "BenchResult",
     "Comparison",
     "DepthExplanation",
+    "Explorer",
     "ModuleRecord",
     "Totals",
     "Trace",
@@ -43,6 +46,7 @@ __all__ = [
     "bench",
     "compare",
     "explain",
+    "explore",
     "get_model",
     "list_models",
     "trace",
@@ -58,5 +62,6 @@ if TYPE_CHECKING:  # what the type checker and IDEs see
     from archviz.explain import DepthExplanation, explain
     from archviz.models import get_model, list_models
     from archviz.records import ModuleRecord, Totals, Trace
+    from archviz.render.explore import Explorer, explore
     from archviz.trace import TraceError, trace
     from archviz.verify import VerifyResult, verify

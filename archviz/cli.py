@@ -241,14 +241,28 @@ def diagram_cmd(
         )
 
 
+@_command("explore")
+@click.argument("model")
+@output_option("Output HTML file: one self-contained page, no network requests.", required=True)
+@input_option()
+def explore_cmd(model: str, output: Path, input_size: str) -> None:
+    """One offline page that opens the traced model's groups in place."""
+    from archviz.models import resolve_model
+    from archviz.render.explore import explore
+    from archviz.trace import trace
+
+    result = trace(resolve_model(model), parse_shape(input_size), name=model)
+    click.echo(f"wrote {explore(result).save(output)}")
+
+
 @_command("verify")
 @click.argument("candidate")
 @click.option("--against", "reference", required=True, help="Reference: name, import path or file.")
 @format_option("verify")
 @click.option("--no-forward", is_flag=True, help="Skip the forward check on random input.")
 @output_option(
-    "Write the (remapped) state_dict here (.pt, .pth or .safetensors); it loads strictly "
-    "into the reference.",
+    "Write the (remapped) state_dict here (.pt, .pth or .safetensors) once its pairing is "
+    "decided and re-verified; it loads strictly into the reference.",
     "--write-remapped",
 )
 @click.option(
@@ -270,30 +284,39 @@ def verify_cmd(
     max_load_bytes: int | None,
     keep_metadata: bool,
 ) -> None:
-    """Exit 0: compatible (or remapped and written with -o); 1: incompatible, compatible
-    only after remapping, or outputs differ; 2: bad input."""
-    from archviz.checkpoint import MAX_LOAD_BYTES, save_state_dict
-    from archviz.verify import remapped_state_dict, verify
+    """Exit 0: compatible (or remapped and written with -o); 1: incompatible, ambiguous,
+    compatible only after remapping, outputs differ, or not written; 2: bad input."""
+    from archviz.checkpoint import MAX_LOAD_BYTES
+    from archviz.render.escape import term_safe
+    from archviz.verify import verify
     from archviz.verify_render import FORMATS as RENDER
 
     MAX_LOAD_BYTES.set(max_load_bytes)
-    result = verify(candidate, reference, forward_check=not no_forward)
-    click.echo(RENDER[fmt](result))
-    if output is not None and result.verdict != "incompatible":
+    if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
-        state_dict = remapped_state_dict(candidate, result)
-        notice = save_state_dict(state_dict, output, source=candidate, keep_metadata=keep_metadata)
-        _say(f"wrote {output}" + (f"\n{notice}" if notice else ""))
-    if result.verdict == "incompatible":
-        unwritten = f"; {output} not written" if output is not None else ""
-        raise Verdict(f"incompatible: the weights do not load into the reference{unwritten}")
-    if result.verdict != "compatible" and output is None:
+    result = verify(
+        candidate,
+        reference,
+        forward_check=not no_forward,
+        write_remapped=output,
+        keep_metadata=keep_metadata,
+    )
+    click.echo(RENDER[fmt](result))
+    if result.write is not None:
+        _say(term_safe(result.write.message))
+    written = bool(result.write and result.write.written)
+    if result.verdict == "compatible" or written:
+        if result.forward.status in ("differ", "failed"):
+            raise Verdict(f"the weights load, but the forward check {result.forward.status}")
+        return
+    if output is not None:
+        raise Verdict(f"{result.verdict}: {output} not written (see above)")
+    if result.verdict == "compatible after remapping":
         raise Verdict(
             f"{result.verdict}: add -o FIXED.safetensors (or .pt) to write a state_dict "
             "that loads strictly into the reference"
         )
-    if result.forward.status in ("differ", "failed"):
-        raise Verdict(f"the weights load, but the forward check {result.forward.status}")
+    raise Verdict(f"{result.verdict}: the weights do not load into the reference as they are")
 
 
 @_command("explain")

@@ -82,6 +82,13 @@ COMMANDS: dict[str, Command] = {
             "archviz diagram resnet18 -o blocks.dot --level block",
         ),
     ),
+    "explore": Command(
+        "Write an interactive explorer of a model: one offline HTML page.",
+        (
+            "archviz explore resnet50 -o resnet50.html",
+            "archviz explore torchvision:vit_b_16 -o vit.html",
+        ),
+    ),
     "verify": Command(
         "Say whether a checkpoint or model loads into a reference, and exactly why not.",
         (

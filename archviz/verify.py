@@ -1,59 +1,40 @@
 """Does a model or checkpoint load into a reference architecture, and if not, exactly why?
 
-PyTorch's own `load_state_dict` is the ground truth: the reference module (a copy) loads
-the candidate's tensors, its missing/unexpected keys are reported as PyTorch computes them
-(with its allowances, e.g. a BatchNorm's absent `num_batches_tracked` in an old
-checkpoint), and a `compatible` verdict is confirmed by a strict load. Dtype differences
-are reported but do not break compatibility, because `load_state_dict` casts.
+PyTorch's own `load_state_dict` is the ground truth: a weightless (`meta`) copy of the
+reference loads the candidate's tensors, its missing/unexpected keys are reported as
+PyTorch computes them (with its allowances, e.g. a BatchNorm's absent
+`num_batches_tracked` in an old checkpoint), and a loading verdict is confirmed by a
+strict load into a real copy. Dtype differences are reported but do not break
+compatibility, because `load_state_dict` casts.
+
+When keys differ, modules are paired by evidence (archviz/remap.py; the dataflow graph
+in archviz/pairing.py when the candidate is a module). A pairing no evidence decides is
+`ambiguous`, never guessed; the forward check (archviz/forward_check.py) compares outputs
+whenever there is an original to compare with.
 """
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 import os
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Union
 
-import torch
 from torch import Tensor, nn
 
-from archviz import remap
+from archviz import forward_check as forward_check_mod
+from archviz import pairing, remap, verify_write
 from archviz.checkpoint import StateDict, load_file, looks_like_checkpoint, unwrap
 from archviz.errors import ArchvizError
+from archviz.forward_check import ForwardCheck
+from archviz.loading import DtypeMismatch, Loaded, ShapeMismatch, load
 from archviz.models.registry import resolve_model
 from archviz.remap import Remapping
+from archviz.verify_write import WriteOutcome
 
 Source = Union[nn.Module, Mapping[str, Tensor], str, "os.PathLike[str]"]
-VERDICTS = ("compatible", "compatible after remapping", "incompatible")
-FORWARD_INPUT = (1, 3, 64, 64)
-# Same ops in the same order give 0 on a CPU; allow summation-order noise, relative to scale.
-FORWARD_TOLERANCE = 1e-5
-
-
-@dataclass(frozen=True)
-class ShapeMismatch:
-    key: str
-    candidate: tuple[int, ...]
-    reference: tuple[int, ...]
-
-
-@dataclass(frozen=True)
-class DtypeMismatch:
-    key: str
-    candidate: str
-    reference: str
-
-
-@dataclass(frozen=True)
-class ForwardCheck:
-    """Outputs on one seeded random input, both models in eval mode on the CPU."""
-
-    status: str  # "match", "differ", "ran" (one model only), "skipped", "failed"
-    input_shape: tuple[int, ...]
-    max_abs_diff: float | None
-    note: str
+VERDICTS = ("compatible", "compatible after remapping", "ambiguous", "incompatible")
 
 
 @dataclass(frozen=True)
@@ -75,6 +56,7 @@ class VerifyResult:
     remapping: Remapping | None
     forward: ForwardCheck
     notes: tuple[str, ...]
+    write: WriteOutcome | None = None  # what --write-remapped did
 
     @property
     def ok(self) -> bool:
@@ -83,47 +65,41 @@ class VerifyResult:
 
 
 @dataclass(frozen=True)
-class _Loaded:
-    """What one load attempt found; `module` holds the weights when it loaded strictly."""
-
-    matched: int
-    missing: tuple[str, ...]
-    unexpected: tuple[str, ...]
-    shapes: tuple[ShapeMismatch, ...]
-    dtypes: tuple[DtypeMismatch, ...]
-    error: str | None
-    module: nn.Module | None
-
-    @property
-    def loads(self) -> bool:
-        return not (self.missing or self.unexpected or self.shapes or self.error)
-
-
-@dataclass(frozen=True)
 class _Side:
     label: str
     state_dict: StateDict
     module: nn.Module | None
     container: str | None = None
+    path: str | None = None  # the file it was read from
 
 
-def verify(candidate: Source, reference: Source, *, forward_check: bool = True) -> VerifyResult:
-    """Check whether `candidate`'s weights load into `reference`, and propose a remapping."""
+def verify(
+    candidate: Source,
+    reference: Source,
+    *,
+    forward_check: bool = True,
+    write_remapped: str | os.PathLike[str] | None = None,
+    keep_metadata: bool = False,
+) -> VerifyResult:
+    """Check whether `candidate`'s weights load into `reference`, and propose a remapping.
+
+    With `write_remapped`, the (remapped) state_dict is written there only when the pairing
+    is decided and a re-check of the written bytes loads strictly (see `VerifyResult.write`).
+    `keep_metadata` keeps a checkpoint file's other entries (epoch, optimizer) beside the
+    weights; without it they are dropped, and the write message says which.
+    """
     cand, ref = _resolve(candidate, "candidate"), _resolve(reference, "reference")
-    direct = _load(cand.state_dict, ref)
-    final, remapping = direct, None
+    if write_remapped is not None:
+        verify_write.refuse_own_input(write_remapped, [s.path for s in (cand, ref) if s.path])
+    direct = load(cand.state_dict, ref.state_dict, ref.module)
+    final, remapping, verdict, forward = direct, None, VERDICTS[0], None
+    graph_note = None
     if not direct.loads:
-        shapes = {k: tuple(v.shape) for k, v in cand.state_dict.items()}
-        ref_shapes = {k: tuple(v.shape) for k, v in ref.state_dict.items()}
-        proposal = remap.propose(shapes, ref_shapes)
-        if proposal is not None:
-            after = _load(remap.apply(cand.state_dict, proposal), ref)
-            if after.matched > direct.matched:
-                final, remapping = after, proposal
-    verdict = VERDICTS[0 if direct.loads else 1 if final.loads else 2]
-    forward = _forward(cand, final, ref) if forward_check else _skip("--no-forward")
-    notes = _notes(cand, ref, final, forward)
-    return VerifyResult(
+        decided, graph_note = pairing.by_graph(cand.module, ref.module)
+        final, remapping, verdict, forward = _remap(cand, ref, direct, decided, forward_check)
+    if forward is None:
+        forward = _forward(cand, final, ref, remapping) if forward_check else _skip()
+    result = VerifyResult(
         candidate=cand.label,
         reference=ref.label,
         verdict=verdict,
@@ -138,16 +114,41 @@ def verify(candidate: Source, reference: Source, *, forward_check: bool = True) 
         dtype_mismatches=final.dtypes,
         remapping=remapping,
         forward=forward,
-        notes=notes,
+        notes=(
+            *([graph_note] if graph_note else []),
+            *_notes(cand, ref, final, forward, remapping),
+        ),
     )
+    if write_remapped is None:
+        return result
+    write = _write(result, cand, ref, write_remapped, keep_metadata)
+    return dataclasses.replace(result, write=write)
 
 
-def remapped_state_dict(candidate: Source, result: VerifyResult) -> StateDict:
-    """The candidate's state_dict, unwrapped and with `result.remapping` applied."""
-    state_dict = _resolve(candidate, "candidate").state_dict
-    if result.remapping is None:
-        return dict(state_dict)
-    return remap.apply(state_dict, result.remapping)
+def _remap(
+    cand: _Side, ref: _Side, direct: Loaded, decided: dict[str, str], forward_check: bool
+) -> tuple[Loaded, Remapping | None, str, ForwardCheck | None]:
+    """The pairing, its load, and the verdict; an ambiguity a forward pass settles is settled."""
+    shapes = {k: tuple(v.shape) for k, v in cand.state_dict.items()}
+    ref_shapes = {k: tuple(v.shape) for k, v in ref.state_dict.items()}
+    proposal = remap.propose(shapes, ref_shapes, decided)
+    if proposal is None:
+        return direct, None, VERDICTS[3], None
+    after = load(remap.apply(cand.state_dict, proposal), ref.state_dict, ref.module)
+    if proposal.decided:
+        if after.matched <= direct.matched and not after.loads:
+            return direct, None, VERDICTS[3], None
+        return after, proposal, VERDICTS[1 if after.loads else 3], None
+    guess = load(remap.apply_guess(cand.state_dict, proposal), ref.state_dict, ref.module)
+    if not guess.loads:
+        return after, proposal, VERDICTS[3], None
+    if cand.module is None or not forward_check or guess.module is None:
+        return after, proposal, VERDICTS[2], None
+    checked = forward_check_mod.compare(cand.module, guess.module)
+    if checked.status != "match":  # the order guess computes something else: still unproven
+        note = f"{checked.note}, with the ambiguous modules paired by stored order (so not that)"
+        return after, proposal, VERDICTS[2], dataclasses.replace(checked, note=note)
+    return guess, remap.confirm_guess(proposal), VERDICTS[1], checked
 
 
 def _resolve(spec: Source, role: str) -> _Side:
@@ -161,94 +162,70 @@ def _resolve(spec: Source, role: str) -> _Side:
     if looks_like_checkpoint(spec):
         path = os.fspath(spec)
         state_dict, container = unwrap(load_file(path), f"checkpoint {path!r}")
-        return _Side(path, state_dict, None, container)
+        return _Side(path, state_dict, None, container, path)
     module = resolve_model(str(spec))
     if not isinstance(module, nn.Module):
         raise ArchvizError(f"{spec!r} did not build an nn.Module")
     return _Side(str(spec), module.state_dict(), module)
 
 
-def _load(state_dict: Mapping[str, Tensor], ref: _Side) -> _Loaded:
-    """Load into a copy of the reference module as PyTorch would; key logic without one."""
-    expected = ref.state_dict
-    both = [k for k in expected if k in state_dict]
-    shapes = tuple(
-        ShapeMismatch(k, tuple(state_dict[k].shape), tuple(expected[k].shape))
-        for k in both
-        if not remap.same_shape(tuple(state_dict[k].shape), tuple(expected[k].shape))
-    )
-    bad = {m.key for m in shapes}
-    dtypes = tuple(
-        DtypeMismatch(k, _dtype(state_dict[k]), _dtype(expected[k]))
-        for k in both
-        if k not in bad and state_dict[k].dtype != expected[k].dtype
-    )
-    matched = len(both) - len(bad)
+def _forward(cand: _Side, final: Loaded, ref: _Side, remapping: Remapping | None) -> ForwardCheck:
+    """Compare outputs when there is an original to compare with; say plainly when not."""
     if ref.module is None:
-        missing = tuple(k for k in expected if k not in state_dict)
-        unexpected = tuple(k for k in state_dict if k not in expected)
-        return _Loaded(matched, missing, unexpected, shapes, dtypes, None, None)
-    probe = copy.deepcopy(ref.module)
-    fitting = {k: v for k, v in state_dict.items() if k not in bad}
-    try:
-        found = probe.load_state_dict(fitting, strict=False)
-        missing = tuple(k for k in found.missing_keys if k not in bad)
-        unexpected = tuple(found.unexpected_keys)
-        if not (missing or unexpected or shapes):
-            probe.load_state_dict(state_dict, strict=True)  # the verdict, confirmed
-            return _Loaded(matched, (), (), (), dtypes, None, probe)
-    except Exception as exc:
-        return _Loaded(matched, (), (), shapes, dtypes, _first_line(exc), None)
-    return _Loaded(matched, missing, unexpected, shapes, dtypes, None, None)
-
-
-def _forward(cand: _Side, final: _Loaded, ref: _Side) -> ForwardCheck:
-    if ref.module is None:
-        return _skip("the reference is a state_dict, with no module to run")
+        return forward_check_mod.not_compared("the reference is a state_dict, with no module")
     if final.module is None:
-        return _skip("the weights do not load into the reference")
-    x = torch.randn(FORWARD_INPUT, generator=torch.Generator().manual_seed(0))
-    try:
-        with torch.no_grad(), _eval(final.module):
-            expected = final.module(x)
-            if cand.module is None:
-                finite = bool(torch.isfinite(expected).all())
-                note = "ran the reference with the candidate's weights" + (
-                    "" if finite else "; outputs are not finite"
-                )
-                return ForwardCheck("ran", FORWARD_INPUT, None, note)
-            with _eval(cand.module):
-                actual = cand.module(x)
-    except Exception as exc:
-        return ForwardCheck("failed", FORWARD_INPUT, None, _first_line(exc))
-    if actual.shape != expected.shape:
-        note = f"output shapes differ: {tuple(actual.shape)} vs {tuple(expected.shape)}"
-        return ForwardCheck("differ", FORWARD_INPUT, None, note)
-    diff = float((actual - expected).abs().max())
-    scale = max(1.0, float(expected.abs().max()))
-    same = diff <= FORWARD_TOLERANCE * scale
-    note = "outputs match" if same else "same weights, different outputs"
-    return ForwardCheck("match" if same else "differ", FORWARD_INPUT, diff, note)
+        if remapping is not None and not remapping.decided:
+            return forward_check_mod.not_compared(
+                "the pairing is ambiguous, so no remapped model exists to run"
+            )
+        return forward_check_mod.not_compared("the weights do not load into the reference")
+    if cand.module is None:
+        return forward_check_mod.not_compared(
+            "the candidate is a file, so there is no original model to run; give it as "
+            "pkg.mod:factory to compare"
+        )
+    return forward_check_mod.compare(cand.module, final.module)
 
 
-def _skip(why: str) -> ForwardCheck:
-    return ForwardCheck("skipped", FORWARD_INPUT, None, why)
+def _skip() -> ForwardCheck:
+    return forward_check_mod.skipped("--no-forward")
 
 
-@contextmanager
-def _eval(module: nn.Module) -> Iterator[None]:
-    """Eval mode for the duration, then the caller's mode back (as torchinfo does)."""
-    modes = [(m, m.training) for m in module.modules()]
-    module.eval()
-    try:
-        yield
-    finally:
-        for m, training in modes:
-            m.training = training
+def _write(
+    result: VerifyResult, cand: _Side, ref: _Side, out: str | os.PathLike[str], keep: bool
+) -> WriteOutcome:
+    """Write only a decided pairing, and only bytes that load strictly when read back."""
+    why = verify_write.why_not(result, candidate_is_module=cand.module is not None)
+    if why:
+        return WriteOutcome(os.fspath(out), False, why)
+    state = dict(cand.state_dict)
+    if result.remapping is not None:
+        state = remap.apply(state, result.remapping)
+
+    def recheck(path: str) -> str | None:
+        again, _ = unwrap(load_file(path), f"written file {path!r}")
+        loaded = load(again, ref.state_dict, ref.module)
+        if not loaded.loads:
+            return "the written file does not load strictly into the reference"
+        if cand.module is None or loaded.module is None:
+            return None
+        check = forward_check_mod.compare(cand.module, loaded.module)
+        return None if check.status == "match" else f"read back, outputs {check.status}"
+
+    return verify_write.write_checked(state, out, recheck, source=cand.path, keep_metadata=keep)
 
 
-def _notes(cand: _Side, ref: _Side, final: _Loaded, forward: ForwardCheck) -> tuple[str, ...]:
+def _notes(
+    cand: _Side, ref: _Side, final: Loaded, forward: ForwardCheck, remapping: Remapping | None
+) -> tuple[str, ...]:
     notes = []
+    if remapping is not None and remapping.ambiguities and cand.module is None:
+        notes.append(
+            "to decide the ambiguous pairing, give the candidate as a module (pkg.mod:factory): "
+            "its dataflow graph pairs them and a forward pass checks it"
+        )
+    if remapping is not None and remapping.layout:
+        notes.append(f"recognised the {remapping.layout} layout: modules renamed by its rules")
     if ref.module is None:
         notes.append("reference is a state_dict: verdict from keys and shapes, no forward check")
     notes += _head_notes(final.shapes, list(ref.state_dict))
@@ -276,12 +253,3 @@ def _head_notes(shapes: tuple[ShapeMismatch, ...], ref_keys: list[str]) -> list[
         f"{head}: {weight.candidate[0]} outputs vs {weight.reference[0]}, a different "
         f"num_classes (build the reference with num_classes={weight.candidate[0]})"
     ]
-
-
-def _dtype(tensor: Tensor) -> str:
-    return str(tensor.dtype).removeprefix("torch.")
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return f"{type(exc).__name__}: {lines[0] if lines else ''}"[:300]

@@ -22,6 +22,8 @@ def test_wheel_ships_templates_and_finds_them(tmp_path: Path) -> None:
     shipped = {Path(n).name for n in names if n.startswith("archviz/templates/")}
     expected = {p.name for p in (ROOT / "templates").iterdir() if p.is_file()}
     assert expected and shipped == expected
+    # the explorer's layout engine, inlined in every page, ships with its licence
+    assert {"archviz/vendor/elk/elk.bundled.js", "archviz/vendor/elk/LICENSE.md"} <= set(names)
 
     target = tmp_path / "site"
     subprocess.run(

@@ -163,10 +163,18 @@ def _model_context(
             for key, title in diagram_views(trace)
         ],
         "uncounted": _uncounted(trace),
+        "explorer": _explorer(trace),
         "layer_count": len(layers),
         "layer_table_html": Markup(layers.to_html(index=False, escape=True, border=0)),
         "layer_table_md": Markup(layers.map(md_escape).to_markdown(index=False)),
     }
+
+
+def _explorer(trace: Trace) -> Markup:
+    """The interactive explorer in an isolated, lazily loaded iframe (HTML report only)."""
+    from archviz.render.explore import explore
+
+    return Markup(explore(trace).iframe(height=640, lazy=True))
 
 
 def layer_table(trace: Trace) -> pd.DataFrame:

@@ -15,9 +15,6 @@ from click.testing import CliRunner
 
 from archviz.cli import cli
 
-OWNED_VERIFY = pytest.mark.xfail(strict=False, reason="owned by the verify helper (remap.py)")
-OWNED_EXACT = pytest.mark.xfail(strict=False, reason="owned by the exactness helper")
-
 
 def _one_line_error(result) -> None:
     assert result.exit_code == 2, result.output
@@ -89,19 +86,16 @@ def factories(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     return "hostile_factories"
 
 
-@OWNED_EXACT
 @pytest.mark.parametrize("name", ["raises", "not_a_module"])
 def test_bad_factories_are_one_line(factories: str, name: str) -> None:
     _one_line_error(CliRunner().invoke(cli, ["trace", f"{factories}:{name}", "--input", "1x4"]))
 
 
-@OWNED_EXACT
 @pytest.mark.parametrize("spec", ["broken_factory:make", ":f"])
 def test_bad_specs_are_one_line(factories: str, spec: str) -> None:
     _one_line_error(CliRunner().invoke(cli, ["trace", spec, "--input", "1x4"]))
 
 
-@OWNED_EXACT
 @pytest.mark.parametrize(
     ("name", "device"), [("scripted", "meta"), ("data_parallel", "meta"), ("on_meta", "cpu")]
 )
@@ -111,14 +105,12 @@ def test_models_meta_cannot_run_are_one_line(factories: str, name: str, device: 
     assert result.exit_code in (0, 2) and "Traceback" not in result.output, result.output
 
 
-@OWNED_EXACT
 def test_item_on_meta_suggests_cpu(factories: str) -> None:
     result = CliRunner().invoke(cli, ["trace", f"{factories}:item", "--input", "1x4"])
     _one_line_error(result)
     assert "--device cpu" in result.output
 
 
-@OWNED_EXACT
 @pytest.mark.parametrize("device", ["xla", "mps"])
 def test_unavailable_devices_are_one_line(device: str) -> None:
     _one_line_error(CliRunner().invoke(cli, ["trace", "resnet18", "--device", device]))
@@ -136,7 +128,6 @@ def test_min_run_time_inf_is_refused_quickly() -> None:
     assert outcome[0] == 2, outcome
 
 
-@OWNED_VERIFY
 def test_100kb_key_verifies_in_under_a_second(tmp_path: Path) -> None:
     path = tmp_path / "long_key.pt"
     torch.save({"a." * 50_000 + "weight": torch.zeros(1)}, path)
