@@ -79,6 +79,9 @@ _PER_INPUT = {
     "mean",
     "sum",
     "amax",
+    "amin",
+    "max",
+    "min",
 }
 # One kernel for all of attention. flop_registry counts its matmuls; the elementwise work
 # is what `_scaled_dot_product_attention_math` (the meta path) counts for the same call.
@@ -112,7 +115,8 @@ _FREE = {
     "constant_pad_nd", "native_dropout", "dropout", "gather", "index", "roll", "_to_dtype",
     "chunk", "narrow", "repeat", "new_empty_strided", "masked_fill", "zero_", "scalar_tensor",
     "linspace", "im2col", "unsafe_split", "unsafe_split_with_sizes", "_local_scalar_dense",
-    "_record_function_enter", "_record_function_enter_new",
+    "_record_function_enter", "_record_function_enter_new", "full_like", "new_full",
+    "_unsafe_index", "index_put", "_index_put_impl", "nonzero", "index_fill",
     "_record_function_exit",
 }  # fmt: skip
 

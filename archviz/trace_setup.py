@@ -102,7 +102,6 @@ def register_hooks(
     refresh_params: Callable[[], None],
 ) -> None:
     """Hooks on every module (appended to `handles` as they are made, so all are removed)."""
-    handles.append(AttributeGuard(model))  # first: "removed" (restored) whatever happens
     roots = script_roots(model)
     for module in names:
         if isinstance(module, torch.jit.ScriptModule):
@@ -113,53 +112,6 @@ def register_hooks(
             handles += _lazy_hooks(module, recorder.counter, refresh_params)
     if roots:
         handles += _opaque_hooks(roots, recorder)
-
-
-class AttributeGuard:
-    """Puts back the tensors a forward stores in plain module attributes when `remove()`d.
-
-    functional_call swaps only parameters and buffers; a forward that caches tensors in
-    attributes (AnchorGenerator's `cell_anchors`, RAFT's `corr_pyramid`) would leave meta
-    tensors behind, and every later real forward of the same model would fail.
-    """
-
-    _SKIP = frozenset({"_parameters", "_buffers", "_modules"})
-
-    def __init__(self, model: nn.Module) -> None:
-        self.saved = [(m, self._tensor_attrs(m)) for m in model.modules()]
-
-    @classmethod
-    def _tensor_attrs(cls, module: nn.Module) -> dict[str, tuple[Any, Any]]:
-        """Each attribute holding tensors: (the object, a shallow copy of its contents)."""
-        found = {}
-        for key, value in vars(module).items():
-            if key not in cls._SKIP and not key.endswith("hooks") and _holds_tensor(value):
-                contents = copy.copy(value) if isinstance(value, (list, dict)) else None
-                found[key] = (value, contents)
-        return found
-
-    def remove(self) -> None:
-        for module, before in self.saved:
-            for key in set(self._tensor_attrs(module)) - set(before):
-                delattr(module, key)  # created by the forward
-            for key, (value, contents) in before.items():
-                if isinstance(value, list):
-                    value[:] = contents
-                elif isinstance(value, dict):
-                    value.clear()
-                    value.update(contents)
-                object.__setattr__(module, key, value)
-
-
-def _holds_tensor(value: Any, depth: int = 0) -> bool:
-    if isinstance(value, torch.Tensor):
-        return True
-    if depth > 2 or isinstance(value, (str, bytes)):
-        return False
-    items = value.values() if isinstance(value, dict) else value
-    if isinstance(items, (list, tuple, type({}.values()))):
-        return any(_holds_tensor(v, depth + 1) for v in items)
-    return False
 
 
 def _lazy_hooks(module: nn.Module, counter: Any, refresh: Callable[[], None]) -> list:

@@ -225,9 +225,10 @@ def _report(rows: list[dict[str, Any]], cpu: bool) -> None:
         if row.get("meta_error"):
             print(f"  meta: {row['name']}: {row['meta_error']}")
     uncounted: dict[str, set[str]] = {}
-    for row in on_meta:
-        for op in row["meta"]["uncounted"]:
-            uncounted.setdefault(op, set()).add(row["name"])
+    for row in rows:
+        for phase in ("meta", "cpu"):
+            for op in row.get(phase, {}).get("uncounted", {}):
+                uncounted.setdefault(op, set()).add(row["name"])
     for op, models in sorted(uncounted.items()):
         print(f"  uncounted {op}: {', '.join(sorted(models))}")
 
