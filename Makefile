@@ -5,7 +5,10 @@ setup:
 	@bash scripts/setup.sh
 
 report: setup
-	.venv/bin/archviz report --out reports
+	.venv/bin/archviz report -o reports
+	@echo
+	@echo "archviz is installed in .venv/bin. To put it on your PATH in this shell, run:"
+	@echo "    . .venv/bin/activate"
 
 lint: setup
 	.venv/bin/ruff check .

@@ -1,18 +1,35 @@
 """archviz: open up PyTorch architectures, starting with the ResNet family.
 
 model -> trace() -> records -> analysis (explain, compare, verify, bench) -> render.
+The public names are imported on first use, so `archviz --help` does not load torch.
 """
 
-from archviz.bench import bench
-from archviz.bench_records import BenchResult
-from archviz.compare import Comparison, compare
-from archviz.errors import ArchvizError
-from archviz.explain import DepthExplanation, explain
-from archviz.models import get_model, list_models
-from archviz.records import ModuleRecord, Totals, Trace
-from archviz.render.explore import Explorer, explore
-from archviz.trace import TraceError, trace
-from archviz.verify import VerifyResult, verify
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from archviz._lazy import install
+from archviz.errors import ArchvizError, Verdict
+
+_WHERE = {
+    "bench": "archviz.bench",
+    "BenchResult": "archviz.bench_records",
+    "Comparison": "archviz.compare",
+    "compare": "archviz.compare",
+    "DepthExplanation": "archviz.explain",
+    "explain": "archviz.explain",
+    "Explorer": "archviz.render.explore",
+    "explore": "archviz.render.explore",
+    "get_model": "archviz.models.registry",
+    "list_models": "archviz.models.names",
+    "ModuleRecord": "archviz.records",
+    "Totals": "archviz.records",
+    "Trace": "archviz.records",
+    "TraceError": "archviz.trace",
+    "trace": "archviz.trace",
+    "VerifyResult": "archviz.verify",
+    "verify": "archviz.verify",
+}
 
 __all__ = [
     "ArchvizError",
@@ -24,6 +41,7 @@ __all__ = [
     "Totals",
     "Trace",
     "TraceError",
+    "Verdict",
     "VerifyResult",
     "bench",
     "compare",
@@ -35,3 +53,15 @@ __all__ = [
     "verify",
 ]
 __version__ = "0.1.0"
+install(__name__, _WHERE)
+
+if TYPE_CHECKING:  # what the type checker and IDEs see
+    from archviz.bench import bench
+    from archviz.bench_records import BenchResult
+    from archviz.compare import Comparison, compare
+    from archviz.explain import DepthExplanation, explain
+    from archviz.models import get_model, list_models
+    from archviz.records import ModuleRecord, Totals, Trace
+    from archviz.render.explore import Explorer, explore
+    from archviz.trace import TraceError, trace
+    from archviz.verify import VerifyResult, verify

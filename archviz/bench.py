@@ -28,6 +28,14 @@ from archviz.bench_env import (
     peak_memory,
 )
 from archviz.bench_records import BenchResult, BenchRow, MachineInfo, StageTiming
+from archviz.bench_settings import (
+    DEFAULT_MIN_RUN_TIME,
+    check_batches,
+    check_image_size,
+    check_min_run_time,
+    check_threads,
+    from_input_sizes,
+)
 from archviz.errors import ArchvizError
 from archviz.models.describe import layout
 from archviz.models.registry import resolve_model
@@ -49,9 +57,10 @@ DTYPES: dict[str, torch.dtype] = {
     "bfloat16": torch.bfloat16,
     "float16": torch.float16,
 }
-DEFAULT_MIN_RUN_TIME = 0.5  # seconds of timed calls per measurement
+QUICK_MIN_RUN_TIME = 0.01  # `quick`: a rough figure to check a command line
 NOT_AVAILABLE = "not available"
 MIN_BLOCKS = 5  # fewest timed blocks behind a median and IQR
+QUICK_MIN_BLOCKS = 2
 
 Progress = Callable[[int, int, str], None]  # (done, total, what was just measured)
 
@@ -66,42 +75,56 @@ def bench(
     threads: int | None = None,
     min_run_time: float = DEFAULT_MIN_RUN_TIME,
     image_size: int | tuple[int, int] = 224,
+    input_sizes: Sequence[Sequence[int]] | None = None,
     stages: bool = True,
+    quick: bool = False,
     progress: Progress | None = None,
 ) -> BenchResult:
     """Time each model's forward pass for every (device, batch, dtype), in eval mode.
 
     Models are registry names, import paths or modules (copied, never moved or cast).
-    A requested device that is missing gives "not available" rows with the reason,
-    unless no requested device is available: then it is an ArchvizError.
+    `input_sizes` (N x 3 x H x W shapes differing only in N) replaces `batch_sizes` and
+    `image_size`. `quick` gives rough figures fast (a few calls, no stage breakdown), to
+    check a command line before the long run. A requested device that is missing gives
+    "not available" rows with the reason, unless no requested device is available: then
+    it is an ArchvizError. `progress(done, total, what runs now)` is called before each row.
     """
     specs = [models] if isinstance(models, (str, nn.Module)) else list(models)
     if not specs:
         raise ArchvizError("no models to benchmark")
-    if not min_run_time > 0:
-        raise ArchvizError(f"min_run_time must be positive seconds, got {min_run_time}")
+    if input_sizes is not None:
+        batch_sizes, image_size = from_input_sizes(input_sizes)
     plan = _Plan(
         targets=tuple(check_devices(devices)),
         dtypes=tuple(_check_dtypes(dtypes)),
-        batches=tuple(_check_batches(batch_sizes)),
-        threads=_check_threads(threads),
-        size=_image_size(image_size),
+        batches=tuple(check_batches(batch_sizes)),
+        threads=check_threads(threads),
+        size=check_image_size(image_size),
         channels_last=channels_last,
-        min_run_time=min_run_time,
-        stages=stages,
+        min_run_time=QUICK_MIN_RUN_TIME if quick else check_min_run_time(min_run_time),
+        stages=stages and not quick,
+        min_blocks=QUICK_MIN_BLOCKS if quick else MIN_BLOCKS,
     )
     live = sum(reason is None for _, reason in plan.targets)
-    total, done = len(specs) * live * len(plan.dtypes) * len(plan.batches), 0
-    rows: list[BenchRow] = []
-    if progress is not None:
-        progress(0, total, "")
-    for spec in specs:
-        for row in _bench_model(spec, plan):
-            rows.append(row)
-            done += row.ok
-            if progress is not None and row.ok:
-                progress(done, total, f"{row.model} {row.device} {row.dtype} batch {row.batch}")
-    return BenchResult(tuple(_with_speedups(rows)), machine_info(), plan.size, min_run_time)
+    total = len(specs) * live * len(plan.dtypes) * len(plan.batches)
+    counter = _Counter(total, progress)
+    rows = [row for spec in specs for row in _bench_model(spec, plan, counter)]
+    counter("")
+    return BenchResult(tuple(_with_speedups(rows)), machine_info(), plan.size, plan.min_run_time)
+
+
+@dataclass
+class _Counter:
+    """Counts measured rows and tells `progress` what runs next."""
+
+    total: int
+    progress: Progress | None
+    done: int = 0
+
+    def __call__(self, label: str, finished: bool = False) -> None:
+        self.done += finished
+        if self.progress is not None:
+            self.progress(self.done, self.total, label)
 
 
 def load_or_run(spec: str, models: str | Sequence[str | nn.Module], **kwargs) -> BenchResult:
@@ -123,11 +146,14 @@ class _Plan:
     channels_last: bool
     min_run_time: float
     stages: bool
+    min_blocks: int = MIN_BLOCKS
 
 
-def _bench_model(spec: str | nn.Module, plan: _Plan) -> Iterator[BenchRow]:
-    """Rows for one model, lazily, so the caller can report progress between them."""
-    name, base = _model_name(spec), resolve_model(spec)
+def _bench_model(spec: str | nn.Module, plan: _Plan, counter: _Counter) -> Iterator[BenchRow]:
+    """Rows for one model, lazily; `counter` hears what runs before each measurement."""
+    name = _model_name(spec)
+    counter(f"{name}: building and tracing")
+    base = resolve_model(spec)
     flops = {b: _forward_flops(base, (b, 3, *plan.size)) for b in plan.batches}
     for (device, reason), dtype in itertools.product(plan.targets, plan.dtypes):
         template = BenchRow(
@@ -145,8 +171,10 @@ def _bench_model(spec: str | nn.Module, plan: _Plan) -> Iterator[BenchRow]:
             continue
         model = _prepare(base, device, dtype, plan.channels_last)
         for batch in plan.batches:
+            counter(f"{name} {device} {dtype} batch {batch}")
             x = _input((batch, 3, *plan.size), device, dtype, plan.channels_last)
             yield _measure_row(replace(template, batch=batch), model, x, flops[batch], plan)
+            counter(f"{name} {device} {dtype} batch {batch}", finished=True)
 
 
 def _measure_row(
@@ -154,9 +182,9 @@ def _measure_row(
 ) -> BenchRow:
     with torch.inference_mode():
         peak = peak_memory(model, x)  # doubles as the first, warm-up forward
-        m = _time(model, x, plan.threads, plan.min_run_time)
+        m = _time(model, x, plan.threads, plan.min_run_time, plan.min_blocks)
         parts, parts_note = (
-            _time_stages(model, x, plan.threads, plan.min_run_time)
+            _time_stages(model, x, plan.threads, plan.min_run_time, plan.min_blocks)
             if plan.stages
             else ((), "stage breakdown not requested")
         )
@@ -183,11 +211,13 @@ class _Timing(NamedTuple):
     blocks: int
 
 
-def _time(fn: nn.Module, x: torch.Tensor, threads: int, min_run_time: float) -> _Timing:
+def _time(
+    fn: nn.Module, x: torch.Tensor, threads: int, min_run_time: float, min_blocks: int = MIN_BLOCKS
+) -> _Timing:
     """Median/IQR of `fn(x)` over blocks; num_threads given, since Timer's default is 1.
 
     A forward slower than `min_run_time` would leave one block and a meaningless IQR,
-    so such runs get extra blocks up to MIN_BLOCKS.
+    so such runs get extra blocks up to `min_blocks`.
     """
     # torch.utils.benchmark imports cpp_extension, which logs "No CUDA runtime is found" on
     # every CPU-only machine: noise for a CLI whose CUDA rows already say why it is absent.
@@ -197,7 +227,7 @@ def _time(fn: nn.Module, x: torch.Tensor, threads: int, min_run_time: float) -> 
 
     timer = benchmark.Timer(stmt="fn(x)", globals={"fn": fn, "x": x}, num_threads=threads)
     parts = [timer.blocked_autorange(min_run_time=min_run_time)]
-    while sum(len(p.times) for p in parts) < MIN_BLOCKS:
+    while sum(len(p.times) for p in parts) < min_blocks:
         parts.append(timer.timeit(parts[0].number_per_run))
     runs = sum(len(p.times) * p.number_per_run for p in parts)
     (merged,) = Measurement.merge(parts)
@@ -205,7 +235,7 @@ def _time(fn: nn.Module, x: torch.Tensor, threads: int, min_run_time: float) -> 
 
 
 def _time_stages(
-    model: nn.Module, x: torch.Tensor, threads: int, min_run_time: float
+    model: nn.Module, x: torch.Tensor, threads: int, min_run_time: float, min_blocks: int
 ) -> tuple[tuple[StageTiming, ...], str]:
     """Time stem, each stage and head alone, each on the input the previous part made."""
     parts = _stage_modules(model)
@@ -213,7 +243,7 @@ def _time_stages(
         return (), "no stage breakdown: the model is not ResNet-like (stem, stages, head)"
     timings = []
     for part, module in parts:
-        m = _time(module, x, threads, min_run_time)
+        m = _time(module, x, threads, min_run_time, min_blocks)
         timings.append(StageTiming(part, tuple(x.shape), m.median_s, m.iqr_s, m.runs))
         x = module(x)
     return tuple(timings), ""
@@ -269,25 +299,3 @@ def _model_name(spec: str | nn.Module) -> str:
 
 def _check_dtypes(dtypes: str | Sequence[str]) -> list[str]:
     return choose(dtypes, list(DTYPES), "dtype")
-
-
-def _check_batches(batch_sizes: Sequence[int]) -> list[int]:
-    batches = list(dict.fromkeys(batch_sizes))
-    if not batches or not all(isinstance(b, int) and b > 0 for b in batches):
-        raise ArchvizError(f"batch sizes must be positive integers, got {list(batch_sizes)}")
-    return batches
-
-
-def _check_threads(threads: int | None) -> int:
-    if threads is None:
-        return torch.get_num_threads()
-    if threads < 1:
-        raise ArchvizError(f"threads must be at least 1, got {threads}")
-    return threads
-
-
-def _image_size(size: int | tuple[int, int]) -> tuple[int, int]:
-    height, width = (size, size) if isinstance(size, int) else size
-    if height < 1 or width < 1:
-        raise ArchvizError(f"image size must be positive, got {size}")
-    return int(height), int(width)

@@ -14,6 +14,9 @@ from archviz.errors import ArchvizError
 
 FILE_KIND = "archviz-bench"
 FILE_VERSION = 1
+# A figure is flagged when the run-to-run spread says it is not to be trusted as is.
+NOISY_IQR = 0.20  # interquartile range above this fraction of the median
+STAGE_SUM_TOLERANCE = 0.25  # stages timed alone summing this far from the whole model
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,19 @@ class BenchRow:
     @property
     def stages_sum_s(self) -> float | None:
         return sum(s.median_s for s in self.stages) if self.stages else None
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """Why this row's figures may not hold: a wide spread, or stages that do not add up."""
+        found = []
+        if self.median_s and self.iqr_s is not None and self.iqr_s > NOISY_IQR * self.median_s:
+            found.append(f"noisy: IQR {self.iqr_s / self.median_s:.0%} of median")
+        total = self.stages_sum_s
+        if self.median_s and total is not None:
+            off = total / self.median_s - 1
+            if abs(off) > STAGE_SUM_TOLERANCE:
+                found.append(f"stage sum {off:+.0%} vs whole model")
+        return tuple(found)
 
 
 @dataclass(frozen=True)

@@ -1,69 +1,144 @@
 """The `archviz` command: parse options, call one public function, write the result.
 
-Bad input (ArchvizError, a ValueError) becomes a one-line message and exit code 2 in
-one place, `_Group.invoke`, so no command prints a traceback for a user's mistake.
+Start-up is fast because nothing heavy is imported here: each command imports torch,
+pandas or the renderers when it runs. The option vocabulary lives in `archviz.options`;
+the exit-code contract lives in `_exit_code`, the one place that turns exceptions into
+exit codes (see `archviz.errors`).
 """
 
 from __future__ import annotations
 
-import re
+import inspect
+import os
 import sys
+import tempfile
+import traceback
 import warnings
 from collections.abc import Callable
-from contextlib import ExitStack
 from pathlib import Path
+from typing import Any, NoReturn
 
 import click
 
-from archviz.compare import FORMATS as COMPARE_FORMATS
-from archviz.errors import ArchvizError
-from archviz.render.bench_table import FORMATS as BENCH_FORMATS
-from archviz.render.diagram import INSTALL_HINT, LEVELS
-from archviz.verify_render import FORMATS as VERIFY_FORMATS
-from archviz.verify_render import term_safe
+from archviz.cli_params import format_option, input_option, output_option
+from archviz.errors import EXIT_BAD_INPUT, EXIT_BUG, EXIT_OK, EXIT_VERDICT, ArchvizError, Verdict
+from archviz.options import (
+    COMMANDS,
+    FORMATS,
+    LEVELS,
+    TRACE_DEVICES,
+    bench_inputs,
+    format_for,
+    format_list,
+    parse_shape,
+)
 
-DEFAULT_INPUT = "1x3x224x224"
+EXIT_INTERRUPTED = 130  # the shell's 128 + SIGINT
+
+
+class _Never(Exception):
+    """Stands in for NoArgsIsHelpError on clicks before 8.2, which print the help themselves."""
+
+
+_NO_ARGS: type[Exception] = getattr(click.exceptions, "NoArgsIsHelpError", _Never)
 
 
 class _Group(click.Group):
-    def invoke(self, ctx: click.Context):
-        try:
-            return super().invoke(ctx)
-        except ArchvizError as exc:
-            raise _Fail(str(exc)) from None
+    """Every run, the console script's and CliRunner's alike, goes through `_exit_code`."""
 
-
-class _Fail(click.ClickException):
-    exit_code = 2
-
-    def show(self, file=None) -> None:
-        click.echo(f"archviz: error: {self.format_message()}", err=True)
-
-
-def parse_shape(text: str) -> tuple[int, ...]:
-    """'1x3x224x224' or '1,3,224,224' -> (1, 3, 224, 224)."""
-    parts = [p for p in re.split(r"[x,\s]+", text.strip().strip("()[]")) if p]
-    if not parts or not all(p.isdigit() and int(p) > 0 for p in parts):
-        raise ArchvizError(
-            f"malformed input shape {text!r}; write positive integers like 1x3x224x224"
+    def main(self, args: Any = None, prog_name: str | None = None, **extra: Any) -> NoReturn:  # type: ignore[override]
+        extra.pop("standalone_mode", None)
+        sys.exit(
+            _exit_code(
+                lambda: super(_Group, self).main(args, "archviz", standalone_mode=False, **extra)
+            )
         )
-    return tuple(int(p) for p in parts)
 
 
-def _shape_option(func):
-    return click.option(
-        "--input",
-        "input_size",
-        default=DEFAULT_INPUT,
-        show_default=True,
-        help="Input shape N x C x H x W, e.g. 1x3x224x224 or 8,3,160,160.",
-    )(func)
+def _exit_code(run: Callable[[], Any]) -> int:
+    """The exit-code contract: 0 ok, 1 verdict, 2 bad input, 3 bug, 130 interrupted."""
+    try:
+        code = run()
+    except Verdict as exc:
+        _say(f"archviz: {_one_line(exc)}")
+        return EXIT_VERDICT
+    except ArchvizError as exc:
+        _say(f"archviz: error: {_one_line(exc)}")
+        return EXIT_BAD_INPUT
+    except _NO_ARGS as exc:  # bare `archviz`: the help, as click 8.1 gave it
+        ctx = getattr(exc, "ctx", None)
+        click.echo(ctx.get_help() if ctx else "archviz --help")
+        return EXIT_OK
+    except click.UsageError as exc:
+        where = exc.ctx.command_path if exc.ctx else "archviz"
+        _say(f"archviz: error: {_one_line(exc)} (see '{where} --help')")
+        return EXIT_BAD_INPUT
+    except click.ClickException as exc:  # e.g. a file click could not open
+        _say(f"archviz: error: {_one_line(exc)}")
+        return EXIT_BAD_INPUT
+    except (click.Abort, KeyboardInterrupt):
+        _say("archviz: interrupted")
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        _say(f"archviz: internal error: {_one_line(exc)} (traceback saved to {_save_traceback()})")
+        return EXIT_BUG
+    return code if isinstance(code, int) else EXIT_OK
 
 
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+def _one_line(exc: BaseException) -> str:
+    text = exc.format_message() if isinstance(exc, click.ClickException) else str(exc)
+    first = text.strip().splitlines()[0] if text.strip() else ""
+    name = type(exc).__name__
+    first = (
+        first
+        if isinstance(exc, (ArchvizError, Verdict, click.ClickException))
+        else (f"{name}: {first}" if first else name)
+    )
+    return first if len(first) <= 400 else first[:400] + "..."
+
+
+def _save_traceback() -> str:
+    """The full traceback in a file (the terminal gets one line); its path."""
+    fd, path = tempfile.mkstemp(prefix="archviz-traceback-", suffix=".txt")
+    with os.fdopen(fd, "w", encoding="utf-8") as file:
+        file.write(f"archviz {' '.join(sys.argv[1:])}\n\n{traceback.format_exc()}")
+    return path
+
+
+def _say(text: str) -> None:
+    click.echo(text, err=True)
+
+
+def _command(name: str) -> Callable:
+    """A command whose help, one-line summary and examples come from archviz.options."""
+    spec = COMMANDS[name]
+    examples = "\n".join(f"  {e}" for e in spec.examples)
+
+    def decorate(func: Callable) -> click.Command:
+        details = inspect.cleandoc(func.__doc__ or "")
+        return cli.command(
+            name,
+            help=f"{spec.summary}\n\n{details}" if details else spec.summary,
+            short_help=spec.summary,
+            epilog=f"\b\nExamples:\n{examples}",
+        )(func)
+
+    return decorate
+
+
+@click.group(
+    cls=_Group,
+    context_settings={"help_option_names": ["-h", "--help"], "show_default": True},
+    epilog="\b\nExit codes: 0 ok; 1 a verdict (incompatible, outputs differ); "
+    "2 bad input;\n3 a bug in archviz (the traceback is saved to a file); 130 interrupted.",
+)
 @click.version_option(package_name="archviz")
 def cli() -> None:
-    """Open up PyTorch architectures: trace, explain, compare, verify, benchmark, render."""
+    """Open up PyTorch architectures: trace, explain, compare, verify, benchmark, render.
+
+    MODEL is a registry name (see `archviz models`), torchvision:NAME, or an import path
+    package.module:factory.
+    """
     # Running a model makes PyTorch and torchvision warn about things the user cannot act
     # on here (deprecations inside torchvision, meta-device notes); stderr is for archviz's
     # one-line messages.
@@ -71,61 +146,75 @@ def cli() -> None:
     warnings.filterwarnings("ignore", category=FutureWarning)
 
 
-@cli.command("models")
+def _write(text: str, output: Path | None) -> None:
+    """To stdout, or atomically to `output` (its folder created)."""
+    if output is None:
+        click.echo(text, nl=not text.endswith("\n"))
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", dir=output.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as file:
+            file.write(text if text.endswith("\n") else text + "\n")
+        os.replace(tmp, output)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _say(f"wrote {output}")
+
+
+# ---- commands ------------------------------------------------------------------------------
+
+
+@_command("models")
 @click.option("--torchvision", "include_tv", is_flag=True, help="Also list torchvision's.")
 def models_cmd(include_tv: bool) -> None:
-    """List the model names archviz knows."""
-    from archviz.models import list_models
+    from archviz.models.names import list_models
 
     click.echo("\n".join(list_models(include_torchvision=include_tv)))
 
 
-TRACE_FORMATS = ("table", "json", "csv")
-
-
-@cli.command("trace")
+@_command("trace")
 @click.argument("model")
-@_shape_option
-@click.option("--device", default="meta", show_default=True, help="meta (no memory), cpu, cuda.")
-@click.option("--depth", default=3, show_default=True, help="Rows down to this module depth.")
-@click.option("--format", "fmt", type=click.Choice(TRACE_FORMATS), default="table")
-def trace_cmd(model: str, input_size: str, device: str, depth: int, fmt: str) -> None:
-    """Trace MODEL: every module's shapes, parameters, MACs and FLOPs.
-
-    MODEL is a registry name (resnet50), torchvision:NAME, or package.module:factory.
-    """
+@input_option()
+@click.option("--device", default="meta", help=f"Where to run: {TRACE_DEVICES}.")
+@click.option(
+    "--depth",
+    type=click.IntRange(min=0),
+    default=3,
+    help="Rows down to this module depth (deeper work is summed in); 0: the model's row.",
+)
+@format_option("trace", default=None)
+@output_option("Write to this file instead of stdout.")
+def trace_cmd(
+    model: str, input_size: str, device: str, depth: int, fmt: str | None, output: Path | None
+) -> None:
+    """Runs one forward pass with hooks on every module; on `meta` nothing is allocated."""
     from archviz.models import resolve_model
+    from archviz.render.tables import render_trace
     from archviz.trace import trace
 
     result = trace(resolve_model(model), parse_shape(input_size), device=device, name=model)
-    if fmt == "json":
-        click.echo(result.to_json(indent=2))
-    elif fmt == "csv":
-        click.echo(result.to_dataframe().to_csv(index=False), nl=False)
-    else:
-        click.echo(result.summary(depth=depth))
+    _write(render_trace(result, format_for(fmt, output, "trace"), depth=depth), output)
 
 
-@cli.command("diagram")
+@_command("diagram")
 @click.argument("model")
-@click.option(
-    "-o",
-    "--output",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Output file; its suffix (.svg, .png, .pdf, .dot) chooses the format.",
+@output_option(
+    "Output file; its suffix (.svg, .png, .pdf, .dot) chooses the format.", required=True
 )
 @click.option(
     "--level",
-    type=click.Choice(LEVELS),
-    help="ResNet preset: stage (depth 1), block (2), layer (3), every block drawn. "
-    "[default: stage for a ResNet, else the deepest readable depth]",
+    type=click.Choice(list(LEVELS)),
+    help="ResNet preset; "
+    + "; ".join(f"{k}: {v}" for k, v in LEVELS.items())
+    + ".  [default: stage for a ResNet, else the deepest readable depth]",
 )
 @click.option(
     "--depth", type=click.IntRange(min=1), help="Open modules down to this depth (1: top level)."
 )
 @click.option("--no-collapse", is_flag=True, help="Draw every repeated block, not one 'x N'.")
-@_shape_option
+@input_option()
 def diagram_cmd(
     model: str,
     output: Path,
@@ -134,30 +223,30 @@ def diagram_cmd(
     no_collapse: bool,
     input_size: str,
 ) -> None:
-    """Draw MODEL from its traced dataflow: modules down to --depth, merges and shortcuts."""
+    """Drawn from the traced dataflow (what ran, not module names): modules down to --depth,
+    merges and shortcuts. DOT output is deterministic."""
     from archviz.models import resolve_model
     from archviz.render.diagram import diagram, has_dot
     from archviz.trace import trace
 
     result = trace(resolve_model(model), parse_shape(input_size), name=model)
+    output.parent.mkdir(parents=True, exist_ok=True)
     path = diagram(result, level, depth=depth, collapse=not no_collapse).save(output)
     click.echo(f"wrote {path}")
-    if not has_dot():
-        click.echo(f"note: to render it, {INSTALL_HINT}", err=True)
+    if path.suffix == ".dot" and not has_dot():
+        _say(
+            f"note: Graphviz's dot is not installed; {path} is DOT source. To render it, "
+            f"install Graphviz (apt-get install graphviz; macOS: brew install graphviz), "
+            f"then: dot -Tsvg {path} -o {path.with_suffix('.svg')}"
+        )
 
 
-@cli.command("explore")
+@_command("explore")
 @click.argument("model")
-@click.option(
-    "-o",
-    "--output",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Output HTML file: one self-contained page, no network requests.",
-)
-@_shape_option
+@output_option("Output HTML file: one self-contained page, no network requests.", required=True)
+@input_option()
 def explore_cmd(model: str, output: Path, input_size: str) -> None:
-    """Write an interactive explorer of MODEL: one offline page that opens groups in place."""
+    """One offline page that opens the traced model's groups in place."""
     from archviz.models import resolve_model
     from archviz.render.explore import explore
     from archviz.trace import trace
@@ -166,22 +255,15 @@ def explore_cmd(model: str, output: Path, input_size: str) -> None:
     click.echo(f"wrote {explore(result).save(output)}")
 
 
-@cli.command("verify")
+@_command("verify")
 @click.argument("candidate")
 @click.option("--against", "reference", required=True, help="Reference: name, import path or file.")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(list(VERIFY_FORMATS)),
-    default="text",
-    show_default=True,
-)
+@format_option("verify")
 @click.option("--no-forward", is_flag=True, help="Skip the forward check on random input.")
-@click.option(
+@output_option(
+    "Write the (remapped) state_dict here (.pt, .pth or .safetensors) once its pairing is "
+    "decided and re-verified; it loads strictly into the reference.",
     "--write-remapped",
-    "out",
-    type=click.Path(dir_okay=False),
-    help="Write the (remapped) state_dict here once its pairing is decided and re-verified.",
 )
 @click.option(
     "--max-load-bytes",
@@ -191,189 +273,203 @@ def explore_cmd(model: str, output: Path, input_size: str) -> None:
 @click.option(
     "--keep-metadata",
     is_flag=True,
-    help="With --write-remapped: keep the checkpoint's other entries (epoch, optimizer).",
+    help="With -o: keep the checkpoint's other entries (epoch, optimizer).",
 )
-@click.pass_context
 def verify_cmd(
-    ctx: click.Context,
     candidate: str,
     reference: str,
     fmt: str,
     no_forward: bool,
-    out: str | None,
-    keep_metadata: bool,
+    output: Path | None,
     max_load_bytes: int | None,
+    keep_metadata: bool,
 ) -> None:
-    """Say whether CANDIDATE's weights load into the reference, and exactly why not.
-
-    Exit 0: compatible (or remapped and written with --write-remapped); 1: incompatible,
-    ambiguous, compatible only after remapping, outputs differ, or not written; 2: bad input.
-    """
+    """Exit 0: compatible (or remapped and written with -o); 1: incompatible, ambiguous,
+    compatible only after remapping, outputs differ, or not written; 2: bad input."""
     from archviz.checkpoint import MAX_LOAD_BYTES
+    from archviz.render.escape import term_safe
     from archviz.verify import verify
+    from archviz.verify_render import FORMATS as RENDER
 
     MAX_LOAD_BYTES.set(max_load_bytes)
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
     result = verify(
         candidate,
         reference,
         forward_check=not no_forward,
-        write_remapped=out,
+        write_remapped=output,
         keep_metadata=keep_metadata,
     )
-    click.echo(VERIFY_FORMATS[fmt](result))
+    click.echo(RENDER[fmt](result))
     if result.write is not None:
-        click.echo(term_safe(result.write.message), err=True)
-    loads = result.verdict == "compatible" or bool(result.write and result.write.written)
-    if not loads or result.forward.status in ("differ", "failed"):
-        ctx.exit(1)
+        _say(term_safe(result.write.message))
+    written = bool(result.write and result.write.written)
+    if result.verdict == "compatible" or written:
+        if result.forward.status in ("differ", "failed"):
+            raise Verdict(f"the weights load, but the forward check {result.forward.status}")
+        return
+    if output is not None:
+        raise Verdict(f"{result.verdict}: {output} not written (see above)")
+    if result.verdict == "compatible after remapping":
+        raise Verdict(
+            f"{result.verdict}: add -o FIXED.safetensors (or .pt) to write a state_dict "
+            "that loads strictly into the reference"
+        )
+    raise Verdict(f"{result.verdict}: the weights do not load into the reference as they are")
 
 
-@cli.command("explain")
+@_command("explain")
 @click.argument("model")
-@_shape_option
-@click.option("--format", "fmt", type=click.Choice(("text", "json")), default="text")
-def explain_cmd(model: str, input_size: str, fmt: str) -> None:
-    """Explain MODEL's depth: why [3, 4, 6, 3] of Bottlenecks is ResNet-50."""
+@input_option()
+@format_option("explain", default=None)
+@output_option("Write to this file instead of stdout.")
+def explain_cmd(model: str, input_size: str, fmt: str | None, output: Path | None) -> None:
+    """Counts weighted layers on the traced model's main path, and shows where the stride sits."""
     from archviz.explain import explain
+    from archviz.render.explain import render_explanation
 
     result = explain(model, parse_shape(input_size))
-    click.echo(result.to_json(indent=2) if fmt == "json" else result.text())
+    _write(render_explanation(result, format_for(fmt, output, "explain")), output)
 
 
-@cli.command("compare")
+@_command("compare")
 @click.argument("models", nargs=-1)
-@_shape_option
-@click.option("--format", "fmt", type=click.Choice(COMPARE_FORMATS), default="table")
-@click.option("--plots", type=click.Path(file_okay=False), help="Also save SVG/PNG plots here.")
+@input_option()
+@format_option("compare", default=None)
+@output_option("Write to this file instead of stdout.")
+@click.option(
+    "--plots", type=click.Path(file_okay=False, path_type=Path), help="Also save plots here."
+)
 @click.option("--paper/--no-paper", default=True, help="Also trace the paper's stride placement.")
 def compare_cmd(
-    models: tuple[str, ...], input_size: str, fmt: str, plots: str | None, paper: bool
+    models: tuple[str, ...],
+    input_size: str,
+    fmt: str | None,
+    output: Path | None,
+    plots: Path | None,
+    paper: bool,
 ) -> None:
-    """Compare MODELS side by side (default: resnet18, 34, 50, 101, 152)."""
+    """MODELS default to resnet18, 34, 50, 101 and 152."""
     from archviz.compare import compare
     from archviz.models import STANDARD
+    from archviz.progress import Progress
 
-    result = compare(models or STANDARD, parse_shape(input_size), paper=paper)
-    click.echo(result.render(fmt))
+    with Progress("compare") as progress:
+        result = compare(
+            models or STANDARD, parse_shape(input_size), paper=paper, progress=progress
+        )
+    _write(result.render(format_for(fmt, output, "compare")), output)
     if plots:
         from archviz.render.plots import save_plots
 
         for path in save_plots(result, plots):
-            click.echo(f"wrote {path}", err=True)
+            _say(f"wrote {path}")
 
 
-@cli.command("report")
+@_command("report")
 @click.argument("models", nargs=-1)
-@_shape_option
-@click.option("--out", default="reports", show_default=True, type=click.Path(file_okay=False))
-@click.option("--format", "formats", default="html,md", show_default=True, help="html,md")
+@input_option()
+@output_option("The report folder.", "--out", folder=True, default=Path("reports"))
+@click.option(
+    "--format",
+    "formats",
+    default="html,markdown",
+    metavar="LIST",
+    help="Comma-separated: " + ", ".join(FORMATS["report"]) + ".",
+)
 @click.option(
     "--bench",
     "bench_spec",
     default=None,
-    help="Add benchmarks: a saved `archviz bench --save` FILE.json, or devices to run (cpu,cuda).",
+    help="Add benchmarks: a FILE.json from `archviz bench -o`, or devices to run (cpu,cuda).",
 )
 def report_cmd(
-    models: tuple[str, ...], input_size: str, out: str, formats: str, bench_spec: str | None
+    models: tuple[str, ...], input_size: str, output: Path, formats: str, bench_spec: str | None
 ) -> None:
-    """Write the comparison report (default: ResNet-18/34/50/101/152) into OUT."""
+    """MODELS default to ResNet-18/34/50/101/152. Writes report.html (self-contained) and
+    README.md (GitHub-flavoured, diagrams and plots beside it); a failed run leaves the
+    previous report as it was."""
     from archviz.bench import load_or_run
     from archviz.compare import compare
     from archviz.models import STANDARD
+    from archviz.progress import Progress
     from archviz.render.report import write_report
     from archviz.render.report_folder import check_report_folder
 
-    check_report_folder(out)  # refuse a folder with the user's files before any work
+    chosen = format_list(formats, FORMATS["report"])
+    check_report_folder(output)  # refuse a folder with the user's files before any work
     names = list(models or STANDARD)
-    comparison = compare(names, parse_shape(input_size))
-    results = load_or_run(bench_spec, names) if bench_spec else None
-    chosen = [f.strip() for f in formats.split(",") if f.strip()]
-    for page in write_report(comparison, out, chosen, bench=results):
+    with Progress("report") as progress:
+        comparison = compare(names, parse_shape(input_size), progress=progress)
+        results = load_or_run(bench_spec, names, progress=progress) if bench_spec else None
+        progress(0, 0, "writing the report")
+        pages = write_report(comparison, output, chosen, bench=results)
+    for page in pages:
         click.echo(f"wrote {page}")
 
 
-@cli.command("bench")
+@_command("bench")
 @click.argument("models", nargs=-1, required=True)
-@click.option("--device", "devices", default="cpu,cuda", show_default=True, help="e.g. cpu,cuda")
-@click.option("--batch", "batches", default="1,32", show_default=True, help="e.g. 1,8,32")
-@click.option("--dtype", "dtypes", default="float32", show_default=True, help="float32,bfloat16")
+@input_option(multiple=True)
+@click.option("--device", "devices", default="cpu,cuda", help="Comma-separated, e.g. cpu,cuda.")
+@click.option(
+    "--dtype", "dtypes", default="float32", help="Comma-separated: float32,bfloat16,float16."
+)
 @click.option("--channels-last", is_flag=True, help="Model and input in channels-last layout.")
 @click.option("--threads", type=click.IntRange(min=1), help="CPU threads [default: torch's].")
-@click.option("--image-size", default="224", show_default=True, help="H or HxW of the images.")
 @click.option(
     "--min-run-time",
-    type=click.FloatRange(min=0, min_open=True),
+    type=float,
     default=0.5,
-    show_default=True,
-    help="Seconds of timed calls per measurement.",
+    help="Seconds of timed calls per measurement (more: steadier figures).",
 )
 @click.option(
-    "--format", "fmt", type=click.Choice(BENCH_FORMATS), default="table", show_default=True
+    "--quick", is_flag=True, help="Rough figures fast (a few calls, no stages): check a command."
 )
-@click.option("--save", type=click.Path(dir_okay=False), help="Also write the result as JSON.")
+@format_option("bench")
+@output_option("Also save the results as JSON here, for `archviz report --bench`.", "--save")
+@click.option("--batch", "batches", hidden=True)  # old spelling of --input's N
+@click.option("--image-size", hidden=True)  # old spelling of --input's HxW
 def bench_cmd(
     models: tuple[str, ...],
+    input_size: tuple[str, ...],
     devices: str,
-    batches: str,
     dtypes: str,
     channels_last: bool,
     threads: int | None,
-    image_size: str,
     min_run_time: float,
+    quick: bool,
     fmt: str,
-    save: str | None,
+    output: Path | None,
+    batches: str | None,
+    image_size: str | None,
 ) -> None:
-    """Time the forward pass of MODELS (names, comma-separated or not) on CPU and GPU."""
+    """MODELS are names, comma-separated or not. Shows progress on stderr; flags rows whose
+    spread is too large to trust."""
     from archviz.bench import bench
+    from archviz.progress import Progress
     from archviz.render.bench_table import format_bench
 
-    with ExitStack() as stack:
+    with Progress("bench") as progress:
         result = bench(
             [m for spec in models for m in spec.split(",") if m],
             devices=devices,
-            batch_sizes=_ints(batches, "batch sizes"),
+            input_sizes=bench_inputs(input_size, batches, image_size),
             dtypes=dtypes,
             channels_last=channels_last,
             threads=threads,
             min_run_time=min_run_time,
-            image_size=_image_size(image_size),
-            progress=_progress_bar(stack) if sys.stderr.isatty() else None,
+            quick=quick,
+            progress=progress,
         )
-    if save:
-        result.save(save)
+    if output is not None:
+        _write(result.to_json(), output)
     click.echo(format_bench(result, fmt), nl=False)
 
 
-def _progress_bar(stack: ExitStack) -> Callable[[int, int, str], None]:
-    """click's bar on stderr, opened when bench() first says how many steps there are."""
-    bars: list = []
-
-    def tick(done: int, total: int, label: str) -> None:
-        if not bars:
-            bar = click.progressbar(length=total, label="bench", file=sys.stderr)
-            bars.append(stack.enter_context(bar))
-        bars[0].label = f"bench {label}" if label else "bench"
-        bars[0].update(done - bars[0].pos)
-
-    return tick
-
-
-def _ints(text: str, what: str, separators: str = r"[,\s]+") -> tuple[int, ...]:
-    parts = [p for p in re.split(separators, text.strip()) if p]
-    if not parts or not all(p.isdigit() and int(p) > 0 for p in parts):
-        raise ArchvizError(f"malformed {what} {text!r}; write positive integers like 1,32")
-    return tuple(int(p) for p in parts)
-
-
-def _image_size(text: str) -> tuple[int, int]:
-    size = _ints(text, "image size", r"[x,\s]+")
-    if len(size) > 2:
-        raise ArchvizError(f"image size is H or HxW, got {text!r}")
-    return (size[0], size[-1])
-
-
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point: the exit-code contract is applied in `_Group.main`."""
     cli.main(prog_name="archviz")
 
 

@@ -7,7 +7,7 @@ configuration sits beside the standard ones on the same terms.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -23,10 +23,11 @@ from archviz.explain import (
     paper_view,
 )
 from archviz.models import STANDARD
+from archviz.options import FORMATS as _FORMATS
 from archviz.records import Shape, Trace
 from archviz.trace import trace
 
-FORMATS = ("table", "json", "csv", "markdown")  # the CLI's --format choices
+FORMATS = _FORMATS["compare"]
 
 
 @dataclass(frozen=True)
@@ -103,16 +104,20 @@ def compare(
     input_size: Sequence[int] = DEFAULT_INPUT,
     *,
     paper: bool = True,
+    progress: Callable[[int, int, str], None] | None = None,
 ) -> Comparison:
     """Trace each model once on the meta device (plus the other stride placement if
-    `paper`), and explain its depth from that trace."""
+    `paper`), and explain its depth from that trace. `progress(done, total, what runs)`
+    hears about each model before it is traced."""
     if not models:
         raise ArchvizError("compare needs at least one model, e.g. resnet18 resnet50")
     size = check_image_size(input_size)
     traces, explanations, rows = [], [], []
-    for spec in models:
-        model = build(spec)
+    for done, spec in enumerate(models):
         name = spec if isinstance(spec, str) else type(spec).__name__
+        if progress is not None:
+            progress(done, len(models), f"tracing {name}")
+        model = build(spec)
         result = trace(model, size, name=name)
         explanation = explain_trace(result)
         if paper:
@@ -120,6 +125,8 @@ def compare(
         traces.append(result)
         explanations.append(explanation)
         rows.append(_row(result, explanation))
+    if progress is not None:
+        progress(len(models), len(models), "")
     return Comparison(size, tuple(rows), tuple(traces), tuple(explanations))
 
 

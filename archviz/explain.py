@@ -13,7 +13,6 @@ import json
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
-from typing import cast
 
 import torch
 from torch import nn
@@ -23,7 +22,7 @@ from archviz.errors import ArchvizError
 from archviz.graph import call_id, record_ids
 from archviz.models import resolve_model
 from archviz.paper import DEFAULT_INPUT, PaperView, paper_view
-from archviz.records import ModuleRecord, Shape, ShapeTree, Trace
+from archviz.records import ModuleRecord, Shape, ShapeTree, Trace, first_shape
 from archviz.trace import trace
 
 BESIDE_REASON = (
@@ -135,8 +134,7 @@ def build(spec: str | nn.Module) -> nn.Module:
 def explain_trace(result: Trace) -> DepthExplanation:
     """The depth derivation from a Trace alone (compare and report reuse traces this way)."""
     found = derive_depth(result)
-    shapes = result.input_shapes
-    first = cast(ShapeTree, shapes[0] if isinstance(shapes, tuple) and shapes else None)
+    first = first_shape(result.input_shapes)
     explanation = DepthExplanation(
         model=result.model,
         depth=found.depth,

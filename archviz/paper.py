@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from archviz.models.resnet import DEPTHS, BasicBlock, ResNet
-from archviz.records import Shape, Trace
+from archviz.records import Shape, Trace, first_shape
 from archviz.trace import trace
 
 # He, Zhang, Ren, Sun (2015), "Deep Residual Learning for Image Recognition", Table 1,
@@ -42,7 +42,7 @@ def paper_view(model: nn.Module, result: Trace) -> PaperView | None:
     """
     if not isinstance(model, ResNet):
         return None
-    size = tuple(result.input_shapes[0])  # type: ignore[arg-type, index]
+    size = first_shape(result.input_shapes) or ()
     if model.block is BasicBlock:  # it has no 1x1 conv to move the stride to: same network
         return _view(model, result, result, size)
     with torch.device("meta"):
@@ -97,7 +97,7 @@ def _stride_sentence(v15: Trace, changed: tuple[tuple[str, int, int], ...]) -> s
         )
     names = ", ".join(name for name, _, _ in changed)
     sizes = ", ".join(
-        "x".join(map(str, v15.get(name).input_shapes[0][2:]))  # type: ignore[arg-type, index]
+        "x".join(map(str, (first_shape(v15.get(name).input_shapes) or ())[2:]))
         for name, _, _ in changed
     )
     ratios = sorted({round(a / b, 2) for _, a, b in changed})

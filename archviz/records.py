@@ -12,7 +12,22 @@ from typing import Any, Union
 
 Shape = tuple[int, ...]
 # A tensor's shape, a tuple/list of trees, or a dict of trees; None for non-tensor values.
+# `input_shapes` and `output_shapes` are both trees of what they describe: one tensor is a
+# flat shape, (1, 3, 224, 224), in and out alike; several positional inputs are a tuple of
+# trees, and keyword inputs a dict after them.
 ShapeTree = Union[Shape, tuple["ShapeTree", ...], dict[str, "ShapeTree"], None]  # noqa: UP007
+
+
+def first_shape(tree: ShapeTree) -> Shape | None:
+    """The first tensor shape in a tree: a module's (first) input, say."""
+    if isinstance(tree, tuple) and all(isinstance(d, int) for d in tree):
+        return tree  # type: ignore[return-value]
+    items = tree.values() if isinstance(tree, dict) else tree if isinstance(tree, tuple) else ()
+    for item in items:
+        found = first_shape(item)  # type: ignore[arg-type]
+        if found is not None:
+            return found
+    return None
 
 
 @dataclass(frozen=True)
@@ -116,7 +131,7 @@ class Edge:
     shape: Shape | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Trace:
     """Every module call of one forward pass, in call order, plus totals."""
 
@@ -186,6 +201,14 @@ class Trace:
 
     def __str__(self) -> str:
         return self.summary()
+
+    def __repr__(self) -> str:
+        """One line: the generated dataclass repr of resnet18 ran to 32,000 characters."""
+        t = self.totals
+        return (
+            f"<Trace {self.model!r}: input {self.input_shapes}, {len(self.records)} module "
+            f"calls, {t.params:,} params, {t.macs:,} MACs, {self.device} {self.dtype}>"
+        )
 
     def _repr_html_(self) -> str:
         from archviz.render.tables import trace_html

@@ -90,7 +90,7 @@ def trace(
                 recorder.watcher.off()
         recorder.graph.output(output, shape_tree)
     except Exception as exc:
-        raise recorder.failure(exc) from exc
+        raise _batch_hint(recorder.failure(exc), args if inputs is None else ()) from exc
     finally:
         for handle in handles:
             handle.remove()
@@ -100,7 +100,7 @@ def trace(
         model=name or type(model).__name__,
         device=str(target),
         dtype=str(dtype).removeprefix("torch."),
-        inputs=shape_tree((*args, kwargs) if kwargs else args),
+        inputs=input_tree(args, kwargs),
         output=shape_tree(output),
         totals=_totals(model, params, recorder, args, kwargs),
     )
@@ -132,6 +132,13 @@ def shape_tree(value: Any) -> ShapeTree:
     if isinstance(value, Mapping):
         return {str(k): shape_tree(v) for k, v in value.items()}
     return None
+
+
+def input_tree(args: tuple, kwargs: dict) -> ShapeTree:
+    """A call's inputs as a shape tree: one tensor is a flat shape, like an output."""
+    if len(args) == 1 and not kwargs:
+        return shape_tree(args[0])
+    return shape_tree((*args, kwargs) if kwargs else args)
 
 
 def _tensor_bytes(value: Any) -> int:
@@ -210,7 +217,7 @@ class _Recorder:
         call = self.calls.get(name, 0)
         self.calls[name] = call + 1
         caller = self.stack[-1] if self.stack else None
-        inputs = shape_tree((*args, kwargs) if kwargs else args)
+        inputs = input_tree(args, kwargs)
         frame = _Call(
             module,
             name,
@@ -402,4 +409,16 @@ def _totals(model, params, recorder: _Recorder, args, kwargs) -> Totals:
         elementwise_flops=recorder.counter.elementwise,
         activation_bytes=recorder.activation_bytes,
         input_bytes=_tensor_bytes(args) + _tensor_bytes(kwargs),
+    )
+
+
+def _batch_hint(error: Exception, made: tuple) -> Exception:
+    """A failure on one 3-d input made from a size is most often a missing batch dimension."""
+    one = made[0] if len(made) == 1 else None
+    if not isinstance(error, TraceError) or not isinstance(one, torch.Tensor) or one.dim() != 3:
+        return error
+    size = (1, *one.shape)
+    return TraceError(
+        f"{error}; is the batch dimension missing? Try input size {size} "
+        f"(--input {'x'.join(map(str, size))})"
     )

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import io
+import math
 import warnings
 from collections.abc import Callable, Mapping
 from itertools import chain
@@ -29,6 +30,7 @@ from torch.utils.hooks import RemovableHandle
 
 from archviz.errors import ArchvizError
 from archviz.models.registry import input_form
+from archviz.options import MAX_DIM, MAX_ELEMENTS
 
 DEVICES = ("meta", "cpu", "cuda")
 _WRAPPERS = (nn.DataParallel, nn.parallel.DistributedDataParallel)
@@ -220,6 +222,11 @@ def make_inputs(
     for one in sizes:
         if not all(isinstance(d, int) and d > 0 for d in one):
             raise ArchvizError(f"malformed input size {tuple(one)}: need positive integers")
+        if max(one) > MAX_DIM or math.prod(one) > MAX_ELEMENTS:
+            raise ArchvizError(
+                f"input size {tuple(one)} is too large: each size at most {MAX_DIM:,} and at "
+                "most 2^62 elements in all; an image is e.g. (1, 3, 224, 224)"
+            )
     if len(sizes) == 1:
         return form.build(sizes[0], lambda s: fresh(s, device, dtype)), {}
     return tuple(fresh(tuple(s), device, dtype) for s in sizes), {}

@@ -153,8 +153,8 @@ def render_json(result: VerifyResult) -> str:
     return json.dumps(data, indent=2)
 
 
-FORMATS: dict[str, Callable[[VerifyResult], str]] = {
-    "text": render_text,
+FORMATS: dict[str, Callable[[VerifyResult], str]] = {  # keys: archviz.options.FORMATS["verify"]
+    "table": render_text,
     "json": render_json,
     "markdown": render_markdown,
 }

@@ -118,7 +118,10 @@ def test_cuda_alone_is_an_error() -> None:
         ({"dtypes": "int8"}, "unknown dtype 'int8'; choose from float32, bfloat16, float16"),
         ({"batch_sizes": (0,)}, "batch sizes must be positive"),
         ({"threads": 0}, "threads must be at least 1"),
-        ({"min_run_time": 0}, "min_run_time must be positive"),
+        ({"min_run_time": 0}, "min-run-time is seconds of timing per measurement"),
+        ({"min_run_time": float("inf")}, "min-run-time must be a finite number"),
+        ({"min_run_time": float("nan")}, "min-run-time must be a finite number"),
+        ({"min_run_time": 1e6}, "at most 600"),
     ],
 )
 def test_bad_settings_are_archviz_errors(kwargs: dict, message: str) -> None:
@@ -210,17 +213,21 @@ def test_chart_is_deterministic_svg(result: BenchResult) -> None:
 
 
 def test_progress_callback_counts_up_to_the_total() -> None:
-    calls: list[tuple[int, int]] = []
+    calls: list[tuple[int, int, str]] = []
     tiny = ResNet(BasicBlock, [1, 1, 1, 1], num_classes=10)
     bench(
         tiny,
         devices="cpu",
         batch_sizes=(1, 2),
         stages=False,
-        progress=lambda done, total, _: calls.append((done, total)),
+        progress=lambda done, total, label: calls.append((done, total, label)),
         **FAST,
     )
-    assert calls == [(0, 2), (1, 2), (2, 2)]
+    # Told what runs before each measurement, and how many are done after it.
+    assert [c[0] for c in calls] == sorted(c[0] for c in calls)
+    assert (0, 2, "ResNet cpu float32 batch 1") in calls
+    assert (1, 2, "ResNet cpu float32 batch 2") in calls
+    assert calls[-1] == (2, 2, "")
 
 
 CLI_FAST = ["--image-size", "32", "--min-run-time", "0.01", "--threads", "1", "--batch", "1"]

@@ -91,7 +91,7 @@ def test_cli_compare_json() -> None:
         cli, ["compare", "resnet18", "resnet50", "--format", "json", "--no-paper"]
     )
     assert result.exit_code == 0, result.output
-    rows = json.loads(result.output)["rows"]
+    rows = json.loads(result.stdout)["rows"]
     assert [(r["name"], r["depth"]) for r in rows] == [("resnet18", 18), ("resnet50", 50)]
 
 

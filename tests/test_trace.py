@@ -115,7 +115,7 @@ def test_tiny_convnet_counts() -> None:
     conv, bn, relu, pool = (result.get(n) for n in ("conv", "bn", "relu", "pool"))
     # Conv2d(3, 8, 3) on 1x3x10x10 -> 8x8: 8*8 * 8 * 27 = 13_824 MACs; 8*27 + 8 = 224 params
     assert (conv.macs, conv.flops, conv.params) == (13_824, 27_648, 224)
-    assert conv.output_shapes == (1, 8, 8, 8) and conv.input_shapes == ((1, 3, 10, 10),)
+    assert conv.output_shapes == (1, 8, 8, 8) and conv.input_shapes == (1, 3, 10, 10)
     # BN: 2 per element, 2 * 8*8*8 = 1_024; 16 params, 8 + 8 + 1 buffers
     assert (bn.elementwise_flops, bn.params, bn.buffers_total, bn.macs) == (1_024, 16, 17, 0)
     # ReLU on 1x8x8x8: 512 elementwise FLOPs, no MACs
@@ -153,7 +153,7 @@ def test_records_carry_tree_and_dtype() -> None:
     assert all(r.depth == 1 and r.is_leaf and r.dtype == "float32" for r in result.records[1:])
     # output bytes: 1x4 float32 logits
     assert result.records[0].output_bytes == 4 * 4
-    assert result.output_shapes == (1, 4) and result.input_shapes == ((1, 3, 10, 10),)
+    assert result.output_shapes == (1, 4) and result.input_shapes == (1, 3, 10, 10)
 
 
 def test_module_called_twice_gets_two_records_and_params_once() -> None:
@@ -162,7 +162,7 @@ def test_module_called_twice_gets_two_records_and_params_once() -> None:
     # Linear(6, 6) on 1x6: 36 MACs per call
     assert (first.macs, second.macs) == (36, 36) and result.totals.macs == 72
     assert (first.params, second.params) == (42, 0) and result.totals.params == 42
-    assert first.input_shapes == second.input_shapes == ((1, 6),)
+    assert first.input_shapes == second.input_shapes == (1, 6)
 
 
 @pytest.mark.parametrize("device", ["meta", "cpu"])

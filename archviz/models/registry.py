@@ -17,26 +17,27 @@ import torch
 from torch import nn
 
 from archviz.errors import ArchvizError
-from archviz.models import resnet as _resnet
+from archviz.models.names import MODEL_NAMES, STANDARD, TORCHVISION_PREFIX, list_models
+from archviz.models.resnet import ResNet
 
-TORCHVISION_PREFIX = "torchvision:"
+__all__ = [
+    "DEFAULT_FORM",
+    "INPUT_FORMS",
+    "MODELS",
+    "STANDARD",
+    "TORCHVISION_PREFIX",
+    "InputForm",
+    "get_model",
+    "input_form",
+    "list_models",
+    "resolve_model",
+]
 
-MODELS: dict[str, Callable[..., _resnet.ResNet]] = {
-    "resnet18": _resnet.resnet18,
-    "resnet34": _resnet.resnet34,
-    "resnet50": _resnet.resnet50,
-    "resnet101": _resnet.resnet101,
-    "resnet152": _resnet.resnet152,
-    "resnet200": _resnet.resnet200,
-    "resnext50_32x4d": _resnet.resnext50_32x4d,
-    "resnext101_32x8d": _resnet.resnext101_32x8d,
-    "resnext101_64x4d": _resnet.resnext101_64x4d,
-    "wide_resnet50_2": _resnet.wide_resnet50_2,
-    "wide_resnet101_2": _resnet.wide_resnet101_2,
-}
-
-# The five variants of the paper's Table 1: the default set for compare and report.
-STANDARD = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
+# Every name in MODEL_NAMES (names.py, torch-free for `archviz models`) is a factory of the
+# same name in resnet.py. By module path: `archviz.models.resnet` the package attribute is
+# the `resnet()` factory, not the module.
+_FACTORIES = importlib.import_module("archviz.models.resnet")
+MODELS: dict[str, Callable[..., ResNet]] = {n: getattr(_FACTORIES, n) for n in MODEL_NAMES}
 
 # Builder arguments that would download weights unless set to None.
 _DOWNLOADS = ("weights", "weights_backbone")
@@ -91,14 +92,6 @@ def input_form(model: nn.Module) -> InputForm:
     where = type(model).__module__
     matches = [p for p in INPUT_FORMS if where == p or where.startswith(p + ".")]
     return INPUT_FORMS[max(matches, key=len)] if matches else DEFAULT_FORM
-
-
-def list_models(include_torchvision: bool = False) -> list[str]:
-    """archviz's model names (and `torchvision:` names of torchvision's whole zoo)."""
-    names = list(MODELS)
-    if include_torchvision:
-        names += [TORCHVISION_PREFIX + n for n in _torchvision_names()]
-    return names
 
 
 def get_model(name: str, *, weights: str | None = None, **kwargs) -> nn.Module:

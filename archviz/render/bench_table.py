@@ -7,9 +7,11 @@ from __future__ import annotations
 
 from tabulate import tabulate
 
-from archviz.bench_records import BenchResult, BenchRow, MachineInfo
+from archviz.bench_records import NOISY_IQR, STAGE_SUM_TOLERANCE, BenchResult, BenchRow, MachineInfo
+from archviz.options import FORMATS as _FORMATS
 
-FORMATS = ("table", "json", "csv", "markdown")  # read by the CLI's --format choice
+FORMATS = _FORMATS["bench"]
+WARNING_MARK = "(!)"
 
 
 def format_bench(result: BenchResult, fmt: str = "table") -> str:
@@ -25,7 +27,21 @@ def format_bench(result: BenchResult, fmt: str = "table") -> str:
         parts.append("Per-stage median latency (ms), each stage timed alone on its real input:")
         parts.append(tabulate(stage_rows(stages), "keys", style))
     parts += sorted({f"{r.model}: {r.stages_note}" for r in result.rows if r.stages_note})
+    if any(r.warnings for r in result.rows):
+        parts.append(spread_advice())
     return "\n\n".join(parts) + "\n"
+
+
+def spread_advice() -> str:
+    """What a flagged row means and what to do about it (the README says the same)."""
+    return (
+        f"{WARNING_MARK} These figures moved too much to trust as they are (IQR above "
+        f"{NOISY_IQR:.0%} of the median, or stages summing more than {STAGE_SUM_TOLERANCE:.0%} "
+        "off the whole model). Re-run on a quiet machine (nothing else busy), fix the thread "
+        "count with --threads (at most the physical cores), and on CPU fix the allocator: "
+        "MALLOC_MMAP_THRESHOLD_=134217728 MALLOC_TRIM_THRESHOLD_=1073741824, or jemalloc/"
+        "tcmalloc via LD_PRELOAD."
+    )
 
 
 def machine_line(machine: MachineInfo) -> str:
@@ -53,7 +69,9 @@ def summary_rows(rows: tuple[BenchRow, ...]) -> list[dict[str, object]]:
             "peak MB": _num(r.peak_memory_bytes, 1e-6),
             "threads": r.threads,
             "vs CPU": f"{r.speedup_vs_cpu:.2f}x" if r.speedup_vs_cpu else "",
-            "note": r.note,
+            "note": "; ".join(
+                [*(f"{WARNING_MARK} {w}" for w in r.warnings), *filter(None, [r.note])]
+            ),
         }
         for r in rows
     ]

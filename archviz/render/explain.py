@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from tabulate import tabulate
 
+from archviz.render.escape import md_escape
 from archviz.render.units import chw, si
 
 if TYPE_CHECKING:
@@ -104,6 +105,45 @@ def explanation_text(explanation: DepthExplanation) -> str:
         lines += ["", "Where the stride sits:", *(f"  {line}" for line in paper_lines(e))]
     lines += [f"Note: {note}" for note in e.notes]
     return "\n".join(lines)
+
+
+def explanation_markdown(explanation: DepthExplanation) -> str:
+    """GitHub Markdown with the text view's content: formula, terms, stages, what is not
+    counted, the stride."""
+    e = explanation
+    size = "x".join(map(str, e.input_size)) if isinstance(e.input_size, tuple) else "?"
+    lines = [f"**{_md(e.model)}**: depth {e.depth}, input {size}", "", f"depth = {_md(e.formula)}"]
+    if e.block:
+        layers = ", ".join(map(str, e.layers))
+        lines += ["", f"{e.block} blocks, layers [{layers}]: {_md(e.blocks_answer)}"]
+    lines += ["", _md_table(TERM_COLUMNS, term_table(e))]
+    if e.stages:
+        lines += ["", _md_table(STAGE_COLUMNS, stage_table(e))]
+    lines += ["", "Not counted (only weighted layers on the main path count):", ""]
+    lines += [f"- {_md(line)}" for line in not_counted_lines(e)]
+    if e.paper is not None:
+        lines += ["", "Where the stride sits:", "", *(f"- {_md(line)}" for line in paper_lines(e))]
+    lines += [f"\nNote: {_md(note)}" for note in e.notes]
+    return "\n".join(lines) + "\n"
+
+
+def render_explanation(explanation: DepthExplanation, fmt: str) -> str:
+    """One of archviz.options.FORMATS["explain"] as text, for the CLI."""
+    if fmt == "json":
+        return explanation.to_json(indent=2)
+    if fmt == "markdown":
+        return explanation_markdown(explanation)
+    return explanation_text(explanation)
+
+
+def _md(text: str) -> str:
+    """Model-derived text as literal Markdown."""
+    return md_escape(text)
+
+
+def _md_table(columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    cells = [[_md(c) for c in row] for row in rows]
+    return tabulate(cells, headers=columns, tablefmt="github", disable_numparse=True)
 
 
 def _html_table(columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:

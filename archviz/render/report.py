@@ -66,7 +66,7 @@ def write_report(
     bench: BenchResult | None = None,
 ) -> list[Path]:
     """Render the report, its diagrams and plots into `out`, atomically; returns the pages."""
-    formats = tuple(formats)
+    formats = tuple("md" if f == "markdown" else f for f in formats)  # the CLI's name for md
     if not formats or set(formats) - set(FORMATS):
         raise ArchvizError(f"unknown report format in {formats}; choose from {FORMATS}")
     from archviz.render.plots import plot_comparison

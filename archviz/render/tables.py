@@ -8,7 +8,7 @@ from html import escape
 import pandas as pd
 
 from archviz.records import Trace
-from archviz.render.escape import term_safe
+from archviz.render.escape import md_escape, term_safe
 from archviz.render.units import nbytes, shape, si
 
 # The summary's columns: header -> how a record becomes that cell.
@@ -27,13 +27,14 @@ def trace_dataframe(trace: Trace) -> pd.DataFrame:
 
 
 def _rows(trace: Trace, depth: int) -> list[tuple[str, ...]]:
+    """Display rows down to `depth`; depth 0 is the model's own row (its whole sums)."""
     rows: list[tuple[str, ...]] = []
     for r in trace.records:
-        if r.depth == 0 or r.depth > depth:
+        if (r.depth == 0) != (depth == 0) or r.depth > depth:
             continue
         collapsed = r.depth == depth or r.is_leaf  # a collapsed row shows its subtree's sums
-        name = term_safe(r.name.rpartition(".")[2])  # names are the model author's text
-        label = f"{'  ' * (r.depth - 1)}{name} ({term_safe(r.type)})"
+        own = term_safe(r.name.rpartition(".")[2] or trace.model)  # the model author's text
+        label = f"{'  ' * max(r.depth - 1, 0)}{own} ({term_safe(r.type)})"
         if r.call:
             label += f" [call {r.call + 1}]"
         params = r.params_total if collapsed and r.call == 0 else r.params
@@ -64,7 +65,7 @@ def trace_summary(trace: Trace, depth: int = 3) -> str:
     t = trace.totals
     footer = [
         f"Total params: {t.params:,} ({nbytes(t.param_bytes)}); trainable: {t.trainable:,}",
-        f"Total MACs: {t.macs:,} ({si(t.macs)}MACs); FLOPs: {si(t.flops)}FLOPs",
+        f"Total MACs: {t.macs:,} ({si(t.macs, 'MACs')}); FLOPs: {si(t.flops, 'FLOPs')}",
         f"Elementwise FLOPs (BN, ReLU, add, pooling; not in the totals above): "
         f"{si(t.elementwise_flops)}",
         f"Input: {shape(trace.input_shapes)} ({nbytes(t.input_bytes)}); "
@@ -77,13 +78,47 @@ def trace_summary(trace: Trace, depth: int = 3) -> str:
     return f"{term_safe(trace.model)}\n" + "\n".join(body)
 
 
+def trace_markdown(trace: Trace, depth: int = 3) -> str:
+    """The summary as a GitHub table: the same rows and footer as the text table."""
+    rows = _rows(trace, depth)
+
+    def cell(text: str) -> str:  # indentation kept as non-breaking spaces; Markdown escaped
+        stripped = text.lstrip(" ")
+        return "&nbsp;" * (len(text) - len(stripped)) + md_escape(stripped)
+
+    lines = [f"**{cell(trace.model)}**", "", "| " + " | ".join(SUMMARY_COLUMNS) + " |"]
+    lines.append("|" + "---|" + "--:|" * (len(SUMMARY_COLUMNS) - 1))
+    lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
+    footer = trace_summary(trace, depth).splitlines()[len(rows) + 4 :]
+    return "\n".join([*lines, "", *(f"- {cell(line)}" for line in footer)]) + "\n"
+
+
+def render_trace(trace: Trace, fmt: str, depth: int = 3) -> str:
+    """One of archviz.options.FORMATS["trace"] as text, for the CLI."""
+    if fmt == "json":
+        return trace.to_json(indent=2)
+    if fmt == "csv":
+        return trace_dataframe(trace).to_csv(index=False)
+    if fmt == "markdown":
+        return trace_markdown(trace, depth)
+    return trace_summary(trace, depth)
+
+
 def trace_html(trace: Trace, depth: int = 2) -> str:
-    """A compact HTML table for notebooks; every model-derived string is escaped."""
+    """A compact HTML table for notebooks; every model-derived string is escaped.
+
+    The name column keeps its indentation (`white-space: pre`), and is left-aligned:
+    notebooks right-align table cells by default.
+    """
     rows = [SUMMARY_COLUMNS, *_rows(trace, depth)]
     head = "".join(f"<th>{escape(c)}</th>" for c in rows[0])
+    first = '<td style="white-space: pre; text-align: left">'
     body = "".join(
-        "<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in rows[1:]
+        f"<tr>{first}{escape(row[0])}</td>"
+        + "".join(f"<td>{escape(c)}</td>" for c in row[1:])
+        + "</tr>"
+        for row in rows[1:]
     )
     t = trace.totals
-    caption = escape(f"{trace.model}: {t.params:,} params, {si(t.macs)}MACs")
+    caption = escape(f"{trace.model}: {t.params:,} params, {si(t.macs, 'MACs')}")
     return f"<table><caption>{caption}</caption><tr>{head}</tr>{body}</table>"

@@ -15,8 +15,6 @@ from click.testing import CliRunner
 
 from archviz.cli import cli
 
-OWNED_CLI = pytest.mark.xfail(strict=False, reason="owned by the cli helper")
-
 
 def _one_line_error(result) -> None:
     assert result.exit_code == 2, result.output
@@ -118,13 +116,11 @@ def test_unavailable_devices_are_one_line(device: str) -> None:
     _one_line_error(CliRunner().invoke(cli, ["trace", "resnet18", "--device", device]))
 
 
-@OWNED_CLI
 @pytest.mark.parametrize("size", ["1,3,99999999999999999999999,2", "1x3x4611686018427387904x2"])
 def test_huge_ints_in_input_are_one_line(size: str) -> None:
     _one_line_error(CliRunner().invoke(cli, ["trace", "resnet18", "--input", size]))
 
 
-@OWNED_CLI
 def test_min_run_time_inf_is_refused_quickly() -> None:
     args = ["bench", "resnet18", "--device", "cpu", "--batch", "1", "--min-run-time", "inf"]
     outcome = bounded(args, 8)  # refused before any timing: start-up only

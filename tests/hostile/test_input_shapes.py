@@ -24,7 +24,6 @@ def test_small_shapes_trace_or_fail_in_one_line(size: list[int]) -> None:
         assert result.totals.params == 4 * 3 * 9 + 4
 
 
-@pytest.mark.xfail(strict=False, reason="huge ints in --input/input_size: owned by the cli helper")
 @pytest.mark.parametrize("size", [(1, 3, 2**62, 2), (1, 3, 2**70, 5)])
 def test_huge_dimensions_fail_in_one_line(size: tuple[int, ...]) -> None:
     with pytest.raises(ArchvizError):

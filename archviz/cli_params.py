@@ -1,0 +1,79 @@
+"""click parameters built from archviz.options: the same spelling in every command.
+
+Old spellings stay accepted but hidden from --help (`AliasOption`, `FormatChoice`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+
+from archviz.options import DEFAULT_INPUT, FORMAT_ALIASES, FORMATS
+
+
+class AliasOption(click.Option):
+    """An option whose old spellings still work but are left out of --help."""
+
+    def __init__(self, *args: Any, hidden_aliases: Sequence[str] = (), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.hidden_aliases = set(hidden_aliases)
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        shown, self.opts = self.opts, [o for o in self.opts if o not in self.hidden_aliases]
+        try:
+            return super().get_help_record(ctx)
+        finally:
+            self.opts = shown
+
+
+class FormatChoice(click.Choice):
+    """--format's names for one command; old spellings ("text", "md") map to the new."""
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        return super().convert(FORMAT_ALIASES.get(value, value), param, ctx)
+
+
+def format_option(command: str, default: str | None = "table"):
+    names = FORMATS[command]
+    return click.option(
+        "--format",
+        "fmt",
+        type=FormatChoice(names),
+        default=default,
+        show_default=default is not None,
+        help="Output format."
+        + ("" if default else "  [default: the one -o's suffix names, else table]"),
+    )
+
+
+def input_option(multiple: bool = False):
+    return click.option(
+        "--input",
+        "input_size",
+        default=None if multiple else DEFAULT_INPUT,
+        multiple=multiple,
+        show_default=not multiple,
+        metavar="SHAPE",
+        help=(
+            "Input shape NxCxHxW; repeat for several batch sizes "
+            "[default: 1x3x224x224 and 32x3x224x224]."
+            if multiple
+            else "Input shape NxCxHxW (N is the batch), e.g. 8x3x160x160."
+        ),
+    )
+
+
+def output_option(help: str, *aliases: str, folder: bool = False, **kwargs: Any):
+    return click.option(
+        "-o",
+        "--output",
+        *aliases,
+        cls=AliasOption,
+        hidden_aliases=aliases,
+        type=click.Path(file_okay=not folder, dir_okay=folder, path_type=Path),
+        help=help,
+        **kwargs,
+    )

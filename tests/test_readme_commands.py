@@ -1,0 +1,113 @@
+"""The README's `archviz ...` lines, run as printed, in order, with the installed `archviz`.
+
+The commands are read from README.md when the test runs, so a command added to the README
+is tested without touching this file. In one temporary folder (a user's project):
+- lines needing a GPU alone (`--device cuda`) are skipped;
+- `archviz bench` gets `--quick` (documented in the README: rough figures in seconds);
+- the files the README calls "your own" (checkpoint.pth, lightning.ckpt, my_pkg) get
+  stand-ins built here, with random weights.
+Each command must exit 0 and print no traceback. The expensive ones (a few seconds of
+work beyond the ~2 s torch import) are bench, report and compare; keep them few.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from archviz.models import get_model
+
+ROOT = Path(__file__).resolve().parent.parent
+QUICK = {"bench": ["--quick"]}  # extra arguments per command, documented in the README
+STAND_INS = ("checkpoint.pth", "lightning.ckpt", "my_pkg")
+
+
+def readme_commands(text: str) -> list[str]:
+    """Lines starting with `archviz ` inside fenced code blocks, in order, comments cut."""
+    commands, fenced = [], False
+    for line in text.splitlines():
+        if line.lstrip().startswith("```"):
+            fenced = not fenced
+            continue
+        if fenced and line.strip().startswith("archviz "):
+            commands.append(" ".join(shlex.split(line, comments=True)))
+    return commands
+
+
+def gpu_only(args: list[str]) -> bool:
+    devices = [args[i + 1] for i, a in enumerate(args[:-1]) if a == "--device"]
+    return any("cpu" not in d.split(",") and "meta" not in d.split(",") for d in devices)
+
+
+def make_stand_ins(folder: Path) -> None:
+    """The user's own files the README's verify lines name, with random weights."""
+    weights = get_model("resnet50").state_dict()
+    torch.save(weights, folder / "checkpoint.pth")
+    lightning = {f"model.{k}": v for k, v in weights.items()}
+    torch.save({"state_dict": lightning, "epoch": 3}, folder / "lightning.ckpt")
+    package = folder / "my_pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "models.py").write_text(
+        "from archviz.models import resnet50\n\n\ndef my_resnet():\n    return resnet50()\n"
+    )
+
+
+def archviz_executable() -> list[str]:
+    """The installed console script beside this Python (as `make` installs it)."""
+    found = shutil.which("archviz", path=str(Path(sys.executable).parent))
+    return [found] if found else [sys.executable, "-m", "archviz"]
+
+
+def test_readme_commands_run_as_printed(tmp_path: Path) -> None:
+    commands = readme_commands((ROOT / "README.md").read_text(encoding="utf-8"))
+    assert len(commands) >= 10, commands  # the README's examples, found
+    make_stand_ins(tmp_path)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(tmp_path), env.get("PYTHONPATH")]))
+    timings, failures = [], []
+    for command in commands:
+        args = shlex.split(command)[1:]
+        if gpu_only(args):
+            continue
+        args += QUICK.get(args[0], [])
+        start = time.perf_counter()
+        done = subprocess.run(
+            [*archviz_executable(), *args],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        timings.append((time.perf_counter() - start, command))
+        output = done.stdout + done.stderr
+        if done.returncode != 0 or "Traceback" in output:
+            failures.append(f"{command}\n  exit {done.returncode}: {output.strip()[-800:]}")
+    print("\n".join(f"{s:6.1f} s  {c}" for s, c in sorted(timings, reverse=True)))
+    assert not failures, "\n".join(failures)
+
+
+def test_readme_commands_are_found_in_order() -> None:
+    text = "x\n```bash\narchviz a --b 1   # note\n```\narchviz outside\n```\narchviz c\n```\n"
+    assert readme_commands(text) == ["archviz a --b 1", "archviz c"]
+    assert gpu_only(["bench", "m", "--device", "cuda"])
+    assert not gpu_only(["bench", "m", "--device", "cpu,cuda"])
+
+
+@pytest.mark.parametrize("line", [". .venv/bin/activate", "make report"])
+def test_readme_states_how_archviz_gets_on_the_path(line: str) -> None:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert line in text
+    first_use = text.index("\narchviz ")
+    assert text.index(". .venv/bin/activate") < first_use
+    assert re.search(r"make report.*\n(.*\n)*.*\. \.venv/bin/activate", text)
