@@ -302,15 +302,15 @@ def verify_cmd(
         keep_metadata=keep_metadata,
     )
     click.echo(RENDER[fmt](result))
-    if result.write is not None:
-        _say(term_safe(result.write.message))
     written = bool(result.write and result.write.written)
+    if result.write is not None and written:
+        _say(term_safe(result.write.message))
     if result.verdict == "compatible" or written:
         if result.forward.status in ("differ", "failed"):
             raise Verdict(f"the weights load, but the forward check {result.forward.status}")
         return
-    if output is not None:
-        raise Verdict(f"{result.verdict}: {output} not written (see above)")
+    if output is not None:  # one line: why nothing was written
+        raise Verdict(term_safe(result.write.message) if result.write else f"{output} not written")
     if result.verdict == "compatible after remapping":
         raise Verdict(
             f"{result.verdict}: add -o FIXED.safetensors (or .pt) to write a state_dict "

@@ -36,6 +36,6 @@ if [ ! -f "$STAMP" ] || [ pyproject.toml -nt "$STAMP" ]; then
     # e.g. TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu for a CPU-only build
     .venv/bin/python -m pip install -q torch torchvision --index-url "$TORCH_INDEX_URL"
   fi
-  .venv/bin/python -m pip install -q -e ".[dev]"
+  .venv/bin/python -m pip install -q -e ".[dev,layouts]"
   touch "$STAMP"
 fi

@@ -285,7 +285,7 @@ def test_namedtuple_input(device: str) -> None:
     pair = Pair(torch.randn(3, 4), torch.randn(3, 2))
     result = trace(TakesPair(), inputs=pair, device=device)  # one namedtuple: one input
     assert result.totals.macs == 3 * 4 * 2  # 24
-    assert result.input_shapes == (((3, 4), (3, 2)),)
+    assert result.input_shapes == ((3, 4), (3, 2))  # one input: its own shape tree
     assert trace(TakesPair(), inputs=(pair,), device=device).totals == result.totals
 
 

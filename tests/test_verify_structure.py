@@ -97,7 +97,7 @@ def test_file_without_evidence_is_ambiguous_and_never_written(tmp_path: Path) ->
     assert code == 1 and stdout.startswith("verdict: ambiguous")
     assert "could be layer1.0.conv3, layer1.0.downsample.0" in stdout
     assert "missing evidence:" in stdout
-    assert len(stderr.strip().splitlines()) == 1 and stderr.startswith("not written:")
+    assert len(stderr.strip().splitlines()) == 1 and stderr.startswith("archviz: not written:")
     assert "pkg.mod:factory" in stderr
     assert out.read_bytes() == b"the user's earlier file"
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []

@@ -119,7 +119,7 @@ def test_video_default_input_and_published_macs() -> None:
     with torch.device("meta"):
         model = get_model("torchvision:r3d_18")
     result = trace(model)  # no size: the family's default
-    assert result.input_shapes == ((1, 3, 16, 112, 112),)
+    assert result.input_shapes == (1, 3, 16, 112, 112)  # one tensor: its shape
     assert (
         round(result.totals.macs / 1e9, 3) == tvm.get_model_weights("r3d_18").DEFAULT.meta["_ops"]
     )
@@ -147,7 +147,7 @@ def test_detection_on_cpu_at_a_small_size() -> None:
     torch.manual_seed(1)
     images = [torch.rand(3, 96, 96)]
     result = trace(model, inputs=(images,), device="cpu")
-    assert result.input_shapes == (((3, 96, 96),),)
+    assert result.input_shapes == ((3, 96, 96),)  # one input, a list of one image
     assert result.totals.flops == _flop_counter(model, images) > 0
     assert {"backbone", "rpn", "roi_heads"} <= {r.name for r in result.records}
     # Data movement (full_like, index_put_, nonzero) is free; what is left does arithmetic
