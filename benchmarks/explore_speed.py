@@ -24,18 +24,11 @@ from pathlib import Path
 import archviz
 from archviz.models import resolve_model
 from archviz.render.diagram import diagram
+from tests.fixtures.chromium import CHROMIUM_ARGS
 
 MODELS = ("resnet152", "torchvision:vit_b_16", "torchvision:densenet121")
 BARS = {"resnet152": (1.0, 3.0)}  # first view, expand all (seconds)
 MAX_BYTES = 3_000_000
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 EXPAND_ALL = """async () => {
   const t0 = performance.now();
   window.archviz.expandAll();

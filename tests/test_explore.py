@@ -30,18 +30,10 @@ from archviz.render.explore import (
     page_data,
     script_json,
 )
+from tests.fixtures.chromium import CHROMIUM_ARGS
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 HOSTILE = "</script><script>alert(1)</script>"
-# Debian's Chromium, headless, root, no network (as in test_report.py).
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 @cache

@@ -17,6 +17,7 @@ from archviz.cli import cli
 from archviz.models import BasicBlock, ResNet
 from archviz.render import report as report_mod
 from archviz.render.report import write_report
+from tests.fixtures.chromium import CHROMIUM_ARGS
 
 SMALL = (1, 3, 64, 64)
 HOSTILE = '<script>alert("x")</script>'
@@ -121,17 +122,6 @@ def test_cli_report_writes_both_pages(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert (tmp_path / "report.html").is_file() and (tmp_path / "README.md").is_file()
-
-
-# Debian's Chromium, headless, root, no network: no sandbox and no background requests.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 def test_report_in_headless_chromium(small_report: Path) -> None:

@@ -17,18 +17,11 @@ from torch import nn
 from archviz import compare
 from archviz.render import report as report_mod
 from archviz.render.report import write_report
+from tests.fixtures.chromium import CHROMIUM_ARGS
 
 MIXED = ["torchvision:vit_b_16", "torchvision:densenet121", "resnet50"]
 HOSTILE = '<script>alert("x")</script>'
 ARTIFACTS = Path(__file__).parent / "artifacts"
-CHROMIUM_ARGS = [  # as in tests/test_report.py: root, no sandbox, no background requests
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 @pytest.fixture(scope="module")
