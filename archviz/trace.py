@@ -10,25 +10,25 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import nn
 from torch.func import functional_call
 
+from archviz.counts import architecture, fold_uncalled, param_counts, totals
 from archviz.dataflow import DataflowRecorder, OpWatcher, PendingNode
 from archviz.errors import ArchvizError
 from archviz.flops import OpCounter
 from archviz.memory_guard import check_fits
 from archviz.models.describe import Layout, layout
-from archviz.records import Architecture, ModuleRecord, ShapeTree, Totals, Trace
+from archviz.records import Architecture, ModuleRecord, ShapeTree, Trace
 from archviz.state import preserved_state
 from archviz.trace_setup import (
     check_device,
     make_inputs,
     noted,
-    numel,
     prepare,
     register_hooks,
     substitutes,
@@ -62,15 +62,15 @@ def trace(
     model, notes = prepare(model, target, dtype)
     args, kwargs = make_inputs(model, input_size, inputs, target, dtype)
     names = {m: n for n, m in model.named_modules()}
-    params = _param_counts(model)
+    params = param_counts(model)
     found = layout(model)
     leaves = {m: not m._modules for m in names}
-    recorder = _Recorder(names, params, leaves, _architecture(model, found), found)
+    recorder = _Recorder(names, params, leaves, architecture(model, found), found)
     stand_ins = substitutes(model, target, dtype)
     modes = {m: m.training for m in model.modules()}
     handles: list[Any] = []
     try:
-        register_hooks(handles, model, names, recorder, lambda: params.update(_param_counts(model)))
+        register_hooks(handles, model, names, recorder, lambda: params.update(param_counts(model)))
         model.eval()
         recorder.graph.inputs(args, kwargs, shape_tree)
         # inference_mode makes flop counting silently see nothing; no_grad does not.
@@ -102,7 +102,13 @@ def trace(
         dtype=str(dtype).removeprefix("torch."),
         inputs=input_tree(args, kwargs),
         output=shape_tree(output),
-        totals=_totals(model, params, recorder, args, kwargs),
+        totals=totals(
+            model,
+            params,
+            recorder.counter,
+            recorder.activation_bytes,
+            _tensor_bytes(args) + _tensor_bytes(kwargs),
+        ),
     )
     return noted(result, notes)
 
@@ -319,97 +325,13 @@ class _Recorder:
 
     def finish(self, *, model, device, dtype, inputs, output, totals) -> Trace:
         kept = [i for i, r in enumerate(self.records) if r is not None]
-        records = _fold_uncalled(
-            [r for r in self.records if r is not None], self.params, self.calls
-        )
+        records = fold_uncalled([r for r in self.records if r is not None], self.params, self.calls)
         uncounted = tuple(sorted(self.counter.uncounted.items()))
         nodes, edges = self.graph.finish({old: new for new, old in enumerate(kept)})
         return Trace(
             model, inputs, output, device, dtype, records, totals, uncounted, self.arch,
             nodes=nodes, edges=edges,
         )  # fmt: skip
-
-
-def _fold_uncalled(
-    records: list[ModuleRecord], params: dict[str, tuple[int, int, int, int]], calls: dict
-) -> tuple[ModuleRecord, ...]:
-    """Give the parameters of modules that never ran to their nearest ancestor that did.
-
-    nn.MultiheadAttention reads `out_proj.weight` without calling `out_proj`; without this,
-    vit_b_16's records would hold 7.1M fewer parameters than its total.
-    """
-    extra: dict[str, int] = {}
-    for name, (own, *_) in params.items():
-        if own and name not in calls:
-            owner = name
-            while owner and owner not in calls:
-                owner = owner.rpartition(".")[0]
-            extra[owner] = extra.get(owner, 0) + own
-    return tuple(
-        replace(r, params=r.params + extra[r.name]) if r.call == 0 and r.name in extra else r
-        for r in records
-    )
-
-
-def _architecture(model: nn.Module, found: Layout | None) -> Architecture | None:
-    if found is None:
-        return None
-    blocks = [getattr(model, s) for s in found.stages]
-    first = blocks[0][0]
-    block = getattr(model, "block", type(first))
-    return Architecture(
-        block=block.__name__,
-        layers=tuple(len(s) for s in blocks),
-        expansion=int(getattr(block, "expansion", 1)),
-        convs_per_block=sum(
-            isinstance(m, nn.Conv2d) for n, m in first.named_modules() if "downsample" not in n
-        ),
-        stages=found.stages,
-        stem=found.stem,
-        head=found.head,
-        groups=int(getattr(model, "groups", getattr(first.conv2, "groups", 1))),
-        width_per_group=int(getattr(model, "base_width", 64)),
-    )
-
-
-def _param_counts(model: nn.Module) -> dict[str, tuple[int, int, int, int]]:
-    """Per module: own params, subtree params, subtree trainable, subtree buffers.
-
-    Tensors are counted by identity, so a tied weight counts once (for its first owner).
-    """
-    owner: dict[int, str] = {}
-    for name, param in model.named_parameters():  # deduplicates tied tensors
-        owner[id(param)] = name.rpartition(".")[0]
-    counts = {}
-    for name, module in model.named_modules():
-        own = sum(numel(p) for p in module.parameters(recurse=False) if owner[id(p)] == name)
-        unique = {id(p): p for p in module.parameters()}.values()
-        buffers = {id(b): b for b in module.buffers()}.values()
-        counts[name] = (
-            own,
-            sum(numel(p) for p in unique),
-            sum(numel(p) for p in unique if p.requires_grad),
-            sum(numel(b) for b in buffers),
-        )
-    return counts
-
-
-def _totals(model, params, recorder: _Recorder, args, kwargs) -> Totals:
-    unique = {id(p): p for p in model.parameters()}.values()
-    buffers = {id(b): b for b in model.buffers()}.values()
-    _, total, trainable, buffer_count = params[""]
-    return Totals(
-        params=total,
-        trainable=trainable,
-        buffers=buffer_count,
-        param_bytes=sum(numel(p) * p.element_size() for p in unique),
-        buffer_bytes=sum(numel(b) * b.element_size() for b in buffers),
-        macs=recorder.counter.flops // 2,
-        flops=recorder.counter.flops,
-        elementwise_flops=recorder.counter.elementwise,
-        activation_bytes=recorder.activation_bytes,
-        input_bytes=_tensor_bytes(args) + _tensor_bytes(kwargs),
-    )
 
 
 def _batch_hint(error: Exception, made: tuple) -> Exception:
