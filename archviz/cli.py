@@ -288,8 +288,8 @@ def verify_cmd(
     compatible only after remapping, outputs differ, or not written; 2: bad input."""
     from archviz.checkpoint import MAX_LOAD_BYTES
     from archviz.render.escape import term_safe
+    from archviz.render.verify import FORMATS as RENDER
     from archviz.verify import verify
-    from archviz.verify_render import FORMATS as RENDER
 
     MAX_LOAD_BYTES.set(max_load_bytes)
     if output is not None:

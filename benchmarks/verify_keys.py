@@ -24,7 +24,7 @@ import torch
 
 from archviz import verify
 from archviz.models import get_model
-from archviz.verify_render import render_text
+from archviz.render.verify import render_text
 
 LENGTHS = (10_000, 100_000, 1_000_000)  # characters in the hostile key, roughly
 BAR_S = 1.0
