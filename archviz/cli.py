@@ -176,7 +176,7 @@ def models_cmd(include_tv: bool) -> None:
 
 @_command("trace")
 @click.argument("model")
-@input_option()
+@input_option(family=True)
 @click.option("--device", default="meta", help=f"Where to run: {TRACE_DEVICES}.")
 @click.option(
     "--depth",
@@ -187,14 +187,20 @@ def models_cmd(include_tv: bool) -> None:
 @format_option("trace", default=None)
 @output_option("Write to this file instead of stdout.")
 def trace_cmd(
-    model: str, input_size: str, device: str, depth: int, fmt: str | None, output: Path | None
+    model: str,
+    input_size: str | None,
+    device: str,
+    depth: int,
+    fmt: str | None,
+    output: Path | None,
 ) -> None:
     """Runs one forward pass with hooks on every module; on `meta` nothing is allocated."""
     from archviz.models import resolve_model
     from archviz.render.tables import render_trace
     from archviz.trace import trace
 
-    result = trace(resolve_model(model), parse_shape(input_size), device=device, name=model)
+    size = parse_shape(input_size) if input_size else None  # None: the family's input
+    result = trace(resolve_model(model), size, device=device, name=model)
     _write(render_trace(result, format_for(fmt, output, "trace"), depth=depth), output)
 
 
@@ -214,14 +220,14 @@ def trace_cmd(
     "--depth", type=click.IntRange(min=1), help="Open modules down to this depth (1: top level)."
 )
 @click.option("--no-collapse", is_flag=True, help="Draw every repeated block, not one 'x N'.")
-@input_option()
+@input_option(family=True)
 def diagram_cmd(
     model: str,
     output: Path,
     level: str | None,
     depth: int | None,
     no_collapse: bool,
-    input_size: str,
+    input_size: str | None,
 ) -> None:
     """Drawn from the traced dataflow (what ran, not module names): modules down to --depth,
     merges and shortcuts. DOT output is deterministic."""
@@ -229,7 +235,8 @@ def diagram_cmd(
     from archviz.render.diagram import diagram, has_dot
     from archviz.trace import trace
 
-    result = trace(resolve_model(model), parse_shape(input_size), name=model)
+    size = parse_shape(input_size) if input_size else None  # None: the family's input
+    result = trace(resolve_model(model), size, name=model)
     output.parent.mkdir(parents=True, exist_ok=True)
     path = diagram(result, level, depth=depth, collapse=not no_collapse).save(output)
     click.echo(f"wrote {path}")
@@ -244,14 +251,15 @@ def diagram_cmd(
 @_command("explore")
 @click.argument("model")
 @output_option("Output HTML file: one self-contained page, no network requests.", required=True)
-@input_option()
-def explore_cmd(model: str, output: Path, input_size: str) -> None:
+@input_option(family=True)
+def explore_cmd(model: str, output: Path, input_size: str | None) -> None:
     """One offline page that opens the traced model's groups in place."""
     from archviz.models import resolve_model
     from archviz.render.explore import explore
     from archviz.trace import trace
 
-    result = trace(resolve_model(model), parse_shape(input_size), name=model)
+    size = parse_shape(input_size) if input_size else None  # None: the family's input
+    result = trace(resolve_model(model), size, name=model)
     click.echo(f"wrote {explore(result).save(output)}")
 
 

@@ -49,20 +49,26 @@ def format_option(command: str, default: str | None = "table"):
     )
 
 
-def input_option(multiple: bool = False):
+def input_option(multiple: bool = False, family: bool = False):
+    """--input; with `family`, no default here: the model's family picks its own input
+    (a list of images for detection, 5-D clips for video; see archviz.models.INPUT_FORMS)."""
+    if multiple:
+        default, shown = None, False
+        text = "Input shape NxCxHxW; repeat for several batch sizes [default: 1x3x224x224 and 32x3x224x224]."  # noqa: E501
+    elif family:
+        default, shown = None, False
+        text = "Input shape NxCxHxW (N is the batch) [default: the model family's input, 1x3x224x224 for classifiers]."  # noqa: E501
+    else:
+        default, shown = DEFAULT_INPUT, True
+        text = "Input shape NxCxHxW (N is the batch), e.g. 8x3x160x160."
     return click.option(
         "--input",
         "input_size",
-        default=None if multiple else DEFAULT_INPUT,
+        default=default,
         multiple=multiple,
-        show_default=not multiple,
+        show_default=shown,
         metavar="SHAPE",
-        help=(
-            "Input shape NxCxHxW; repeat for several batch sizes "
-            "[default: 1x3x224x224 and 32x3x224x224]."
-            if multiple
-            else "Input shape NxCxHxW (N is the batch), e.g. 8x3x160x160."
-        ),
+        help=text,
     )
 
 

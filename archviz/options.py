@@ -123,7 +123,8 @@ OPTION_DOCS = (
     OptionDoc(
         "--input SHAPE",
         "trace, explain, compare, diagram, report, bench",
-        f"input shape NxCxHxW (default {DEFAULT_INPUT}); bench takes it more than once",
+        f"input shape NxCxHxW (default {DEFAULT_INPUT}; trace, diagram and explore default "
+        "to the model family's input); bench takes it more than once",
     ),
     OptionDoc(
         "-o, --output PATH",

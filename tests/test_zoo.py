@@ -5,6 +5,7 @@ benchmarks/zoo_sweep.py); and every way a model spec or factory can go wrong."""
 from __future__ import annotations
 
 import inspect
+import json
 import sys
 import textwrap
 import urllib.error
@@ -270,3 +271,10 @@ def test_cli_unsupported_device_exit_2_one_line(device: str) -> None:
 
 def test_public_api_exports_the_forms() -> None:
     assert archviz.models.INPUT_FORMS and archviz.models.input_form
+
+
+def test_cli_trace_without_input_uses_the_familys_input() -> None:
+    # No --input: a video model gets its 5-D clip (N x C x T x H x W), not an image size.
+    result = CliRunner().invoke(cli, ["trace", "torchvision:r3d_18", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["input_shapes"] == [1, 3, 16, 112, 112]
