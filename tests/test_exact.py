@@ -358,3 +358,9 @@ def test_meta_model_on_cpu_says_how() -> None:
 def test_tensors_given_as_a_size_point_to_inputs() -> None:
     with pytest.raises(ArchvizError, match="inputs="):
         trace(Inner(), torch.randn(2, 4))
+
+
+def test_the_summary_says_what_archviz_did_to_trace_the_model() -> None:
+    # DataParallel is unwrapped (archviz.trace_setup); the note must reach the text table.
+    t = trace(nn.DataParallel(nn.Linear(4, 4)), (2, 4))
+    assert t.extra["notes"] and all(f"Note: {n}" in t.summary() for n in t.extra["notes"])

@@ -74,6 +74,7 @@ def trace_summary(trace: Trace, depth: int = 3) -> str:
     if trace.uncounted_ops:
         ops = ", ".join(f"{name} x{n}" for name, n in trace.uncounted_ops)
         footer.append(f"Ops without a FLOP formula (counted as 0): {ops}")
+    footer += [f"Note: {term_safe(note)}" for note in trace.extra.get("notes", ())]
     body = [line(rows[0]), rule, *(line(r) for r in rows[1:]), rule, *footer]
     return f"{term_safe(trace.model)}\n" + "\n".join(body)
 
