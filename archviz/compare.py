@@ -18,7 +18,7 @@ from archviz.explain import (
     DEFAULT_INPUT,
     DepthExplanation,
     build,
-    check_image_size,
+    check_size,
     explain_trace,
     paper_view,
 )
@@ -111,7 +111,7 @@ def compare(
     hears about each model before it is traced."""
     if not models:
         raise ArchvizError("compare needs at least one model, e.g. resnet18 resnet50")
-    size = check_image_size(input_size)
+    size = check_size(input_size)
     traces, explanations, rows = [], [], []
     for done, spec in enumerate(models):
         name = spec if isinstance(spec, str) else type(spec).__name__

@@ -27,7 +27,7 @@ from archviz.records import Edge, Node, ShapeTree
 # Ops that only change a tensor's dtype/device/layout: the result keeps its producer.
 _PASS_THROUGH = {
     "to", "contiguous", "detach", "clone", "float", "half", "double", "bfloat16", "type_as",
-    "cpu", "cuda", "requires_grad", "detach_", "type",
+    "cpu", "cuda", "requires_grad", "type",
 }  # fmt: skip
 # Python operator spellings -> the op's plain name.
 _OPERATORS = {

@@ -30,10 +30,6 @@ BESIDE_REASON = (
 )
 
 
-class NotResNetLike(ArchvizError):
-    """The model has no stem / stages of residual blocks / classifier to count."""
-
-
 @dataclass(frozen=True)
 class StageRow:
     """One row of the per-stage table: stem, layer1..layer4, head."""
@@ -118,9 +114,6 @@ def check_size(input_size: Sequence[int]) -> Shape:
     if not size or not all(isinstance(d, int) and d > 0 for d in size):
         raise ArchvizError(f"input must be positive dims such as 1x3x224x224; got {size}")
     return size
-
-
-check_image_size = check_size  # the name compare and older callers use
 
 
 def build(spec: str | nn.Module) -> nn.Module:

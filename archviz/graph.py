@@ -34,13 +34,6 @@ def predecessors(trace: Trace) -> dict[str, list[str]]:
     return preds
 
 
-def successors(trace: Trace) -> dict[str, list[str]]:
-    succs: dict[str, list[str]] = {n.id: [] for n in trace.nodes}
-    for e in trace.edges:
-        succs[e.src].append(e.dst)
-    return succs
-
-
 def record_of(trace: Trace, node: Node) -> ModuleRecord | None:
     return trace.records[node.record] if node.record is not None else None
 
@@ -212,34 +205,3 @@ def repeat_runs(trace: Trace, items: list[str], sig: Callable[[str], str]) -> li
         else:
             runs.append([item])
     return runs
-
-
-Expanded = Callable[[str, int], bool]  # (group id, nesting level from 1) -> open it?
-
-
-def visible(node: Node, expanded: Expanded) -> str:
-    """The id a node is drawn as: its outermost enclosing group that is not expanded."""
-    for level, gid in enumerate(node.scope, start=1):
-        if not expanded(gid, level):
-            return gid
-    return node.id
-
-
-def collapse(trace: Trace, expanded: Expanded) -> tuple[list[str], list[Edge]]:
-    """The graph with unexpanded groups drawn as one node: its ids and de-duplicated edges."""
-    rep = {n.id: visible(n, expanded) for n in trace.nodes}
-    ids: list[str] = []
-    for node in trace.nodes:
-        if rep[node.id] not in ids:
-            ids.append(rep[node.id])
-    edges: dict[tuple[str, str], Edge] = {}
-    for e in trace.edges:
-        src, dst = rep[e.src], rep[e.dst]
-        if src != dst and (src, dst) not in edges:
-            edges[(src, dst)] = Edge(src, dst, e.shape)
-    return ids, list(edges.values())
-
-
-def at_depth(depth: int) -> Expanded:
-    """Open every group nested less than `depth` calls deep: depth 1 is the top level."""
-    return lambda gid, level: level < depth

@@ -77,7 +77,7 @@ def trace(
         with (
             torch.inference_mode(False),
             torch.no_grad(),
-            _no_fused_attention(),
+            no_fused_attention(),
             recorder.counter,
             preserved_state(model),  # attributes the forward rebinds come back afterwards
         ):
@@ -114,7 +114,7 @@ def trace(
 
 
 @contextmanager
-def _no_fused_attention() -> Iterator[None]:
+def no_fused_attention() -> Iterator[None]:
     """Keep nn.MultiheadAttention and nn.TransformerEncoderLayer off their fused fast path.
 
     In eval mode under no_grad on cpu/cuda they call `_native_multi_head_attention`, one op

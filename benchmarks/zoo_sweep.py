@@ -37,6 +37,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import archviz
 from archviz.models import input_form
+from archviz.trace import no_fused_attention
 from archviz.trace_setup import make_inputs
 
 
@@ -54,13 +55,8 @@ def _published(name: str, size: tuple[int, ...]) -> float | None:
 
 def _flop_counter(model: torch.nn.Module, args: tuple) -> int:
     counter = FlopCounterMode(display=False)
-    fastpath = torch.backends.mha.get_fastpath_enabled()
-    torch.backends.mha.set_fastpath_enabled(False)
-    try:
-        with torch.no_grad(), counter:
-            model.eval()(*args)
-    finally:
-        torch.backends.mha.set_fastpath_enabled(fastpath)
+    with torch.no_grad(), no_fused_attention(), counter:
+        model.eval()(*args)
     return counter.get_total_flops()
 
 

@@ -18,6 +18,7 @@ from torchvision import models as tvm
 from torchvision.models.vision_transformer import VisionTransformer
 
 from archviz import ArchvizError, TraceError, trace
+from archviz.trace import no_fused_attention
 
 DEVICES = ["meta", "cpu"]
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit:FutureWarning")
@@ -26,13 +27,8 @@ pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit:FutureWarning")
 def _flop_counter(model: nn.Module, *args) -> int:
     """FLOPs of a real CPU forward by PyTorch's own counter (MHA fast path off, as archviz)."""
     counter = FlopCounterMode(display=False)
-    fastpath = torch.backends.mha.get_fastpath_enabled()
-    torch.backends.mha.set_fastpath_enabled(False)
-    try:
-        with torch.no_grad(), counter:
-            model.eval()(*args)
-    finally:
-        torch.backends.mha.set_fastpath_enabled(fastpath)
+    with torch.no_grad(), no_fused_attention(), counter:
+        model.eval()(*args)
     return counter.get_total_flops()
 
 
