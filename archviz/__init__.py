@@ -12,12 +12,12 @@ from archviz._lazy import install
 from archviz.errors import ArchvizError, Verdict
 
 _WHERE = {
-    "bench": "archviz.bench",
-    "BenchResult": "archviz.bench_records",
-    "Comparison": "archviz.compare",
-    "compare": "archviz.compare",
-    "DepthExplanation": "archviz.explain",
-    "explain": "archviz.explain",
+    "bench": "archviz.benchmark.timing",
+    "BenchResult": "archviz.benchmark.records",
+    "Comparison": "archviz.analysis.compare",
+    "compare": "archviz.analysis.compare",
+    "DepthExplanation": "archviz.analysis.explain",
+    "explain": "archviz.analysis.explain",
     "Explorer": "archviz.render.explore",
     "explore": "archviz.render.explore",
     "get_model": "archviz.models.registry",
@@ -25,10 +25,10 @@ _WHERE = {
     "ModuleRecord": "archviz.records",
     "Totals": "archviz.records",
     "Trace": "archviz.records",
-    "TraceError": "archviz.trace",
-    "trace": "archviz.trace",
-    "VerifyResult": "archviz.verify",
-    "verify": "archviz.verify",
+    "TraceError": "archviz.tracing.trace",
+    "trace": "archviz.tracing.trace",
+    "VerifyResult": "archviz.checkpoints.verify",
+    "verify": "archviz.checkpoints.verify",
 }
 
 __all__ = [
@@ -56,12 +56,12 @@ __version__ = "0.1.0"
 install(__name__, _WHERE)
 
 if TYPE_CHECKING:  # what the type checker and IDEs see
-    from archviz.bench import bench
-    from archviz.bench_records import BenchResult
-    from archviz.compare import Comparison, compare
-    from archviz.explain import DepthExplanation, explain
+    from archviz.analysis.compare import Comparison, compare
+    from archviz.analysis.explain import DepthExplanation, explain
+    from archviz.benchmark.records import BenchResult
+    from archviz.benchmark.timing import bench
+    from archviz.checkpoints.verify import VerifyResult, verify
     from archviz.models import get_model, list_models
     from archviz.records import ModuleRecord, Totals, Trace
     from archviz.render.explore import Explorer, explore
-    from archviz.trace import TraceError, trace
-    from archviz.verify import VerifyResult, verify
+    from archviz.tracing.trace import TraceError, trace

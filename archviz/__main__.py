@@ -1,5 +1,5 @@
 """`python -m archviz`."""
 
-from archviz.cli import main
+from archviz.cli.main import main
 
 main()

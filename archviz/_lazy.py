@@ -2,7 +2,7 @@
 
 A package's `__init__` names where each public attribute lives instead of importing it.
 Where a function shares its submodule's name (`archviz.trace`, the function, lives in
-`archviz/trace.py`), importing the submodule would rebind the package attribute to the
+`archviz/tracing/trace.py`), importing the submodule would rebind the package attribute to the
 module; `_Package` keeps the function there instead, as the eager imports used to.
 """
 

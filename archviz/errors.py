@@ -8,7 +8,7 @@
 | 3    | an internal error (a bug in archviz): one line + log path | anything else        |
 
 `ArchvizError` subclasses ValueError so notebook users can catch the familiar type.
-The CLI maps these to exit codes in one place (`archviz.cli.main`).
+The CLI maps these to exit codes in one place (`archviz/cli/main.py`, `_exit_code`).
 """
 
 from __future__ import annotations

@@ -37,8 +37,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import archviz
 from archviz.models import input_form
-from archviz.trace import no_fused_attention
-from archviz.trace_setup import make_inputs
+from archviz.tracing.setup import make_inputs
+from archviz.tracing.trace import no_fused_attention
 
 
 def _published(name: str, size: tuple[int, ...]) -> float | None:

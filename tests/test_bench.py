@@ -13,9 +13,9 @@ from click.testing import CliRunner
 from torch import nn
 
 from archviz import ArchvizError, BenchResult, bench
-from archviz.bench_env import peak_memory, release_free_heap
-from archviz.bench_records import BenchRow
-from archviz.cli import cli
+from archviz.benchmark.environment import peak_memory, release_free_heap
+from archviz.benchmark.records import BenchRow
+from archviz.cli.main import cli
 from archviz.models import BasicBlock, ResNet
 
 FAST = {"image_size": 32, "min_run_time": 0.01, "threads": 1}
@@ -75,7 +75,7 @@ def test_cpu_peak_memory_counts_memory_that_earlier_work_freed() -> None:
 def test_flops_come_from_the_shapes() -> None:
     # conv1 on 1x3x32x32 -> 64x16x16: 16*16 * 64 * (3*7*7) MACs, x2 for FLOPs
     model = nn.Sequential(nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False))
-    from archviz.bench import _forward_flops
+    from archviz.benchmark.timing import _forward_flops
 
     assert _forward_flops(model, (1, 3, 32, 32)) == 2 * 16 * 16 * 64 * 3 * 7 * 7
     assert _forward_flops(model, (4, 3, 32, 32)) == 4 * 2 * 16 * 16 * 64 * 3 * 7 * 7
@@ -136,7 +136,7 @@ def test_json_round_trip(result: BenchResult, tmp_path) -> None:
 
 
 def test_load_or_run_reads_a_file_or_runs_devices(result: BenchResult, tmp_path) -> None:
-    from archviz.bench import load_or_run
+    from archviz.benchmark.timing import load_or_run
 
     path = tmp_path / "saved.json"
     result.save(path)
@@ -171,7 +171,7 @@ def test_non_resnet_model_is_timed_whole_without_stages() -> None:
 
 
 def test_bfloat16_on_cpu_is_measured_and_labelled_when_emulated() -> None:
-    from archviz.bench_env import cpu_bf16_native
+    from archviz.benchmark.environment import cpu_bf16_native
 
     tiny = ResNet(BasicBlock, [1, 1, 1, 1], num_classes=10)
     (row,) = bench(tiny, devices="cpu", batch_sizes=(1,), dtypes="bfloat16", **FAST).rows

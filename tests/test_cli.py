@@ -16,12 +16,12 @@ from click.testing import CliRunner
 from torch import nn
 
 import archviz
-from archviz.bench_records import BenchResult, BenchRow, StageTiming
-from archviz.cli import cli
+from archviz.benchmark.records import BenchResult, BenchRow, StageTiming
+from archviz.cli.main import cli
+from archviz.cli.progress import Progress
 from archviz.errors import ArchvizError
 from archviz.models.names import MODEL_NAMES
 from archviz.options import COMMANDS, FORMATS, LEVELS, options_markdown
-from archviz.progress import Progress
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -44,7 +44,7 @@ def one_error_line(stderr: str) -> str:
 @pytest.mark.parametrize("args", [["--help"], ["--version"], ["models"], ["trace", "--help"]])
 def test_light_commands_do_not_import_torch(args: list[str]) -> None:
     probe = (
-        "import sys; from archviz.cli import cli\n"
+        "import sys; from archviz.cli.main import cli\n"
         "try: cli.main(sys.argv[1:], prog_name='archviz')\n"
         "except SystemExit as e: code = e.code\n"
         "heavy = sorted({'torch', 'torchvision', 'pandas', 'matplotlib'} & set(sys.modules))\n"
@@ -298,7 +298,7 @@ def test_spread_warnings_flag_noisy_rows() -> None:
 
 
 def test_bench_table_shows_the_warning_and_what_to_do() -> None:
-    from archviz.bench_env import machine_info
+    from archviz.benchmark.environment import machine_info
     from archviz.render.bench_table import format_bench
 
     result = BenchResult((_row(1.551, 1.920, (0.1, 0.1, 0.08)),), machine_info(), (224, 224), 0.5)

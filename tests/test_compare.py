@@ -9,9 +9,9 @@ from click.testing import CliRunner
 from torchvision import models as tvm
 
 from archviz import ArchvizError, Comparison, compare
-from archviz.cli import cli
+from archviz.analysis.paper import PAPER_TABLE1_GMACS
+from archviz.cli.main import cli
 from archviz.models import STANDARD
-from archviz.paper import PAPER_TABLE1_GMACS
 from archviz.render.plots import PLOTS, plot_comparison, save_plots
 
 

@@ -11,8 +11,8 @@ import pytest
 import torch
 import torchvision
 
-from archviz.depth import derive_depth
-from archviz.trace import trace
+from archviz.analysis.depth import derive_depth
+from archviz.tracing.trace import trace
 
 PUBLISHED = [
     # He et al. 2015, "Deep Residual Learning for Image Recognition", Table 1.

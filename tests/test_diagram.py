@@ -13,10 +13,10 @@ from click.testing import CliRunner
 from torch import nn
 
 from archviz import ArchvizError, get_model, trace
-from archviz.cli import cli
+from archviz.cli.main import cli
 from archviz.models import BasicBlock, Bottleneck, ResNet
-from archviz.render._diagram_parts import kernel
 from archviz.render.diagram import LEVELS, Diagram, diagram
+from archviz.render.diagram.parts import kernel
 
 GOLDEN = Path(__file__).parent / "golden"
 EVIL = '<script>alert(1)</script> "q" & \\n back\\'

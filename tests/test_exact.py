@@ -18,7 +18,7 @@ from torchvision import models as tvm
 from torchvision.models.vision_transformer import VisionTransformer
 
 from archviz import ArchvizError, TraceError, trace
-from archviz.trace import no_fused_attention
+from archviz.tracing.trace import no_fused_attention
 
 DEVICES = ["meta", "cpu"]
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit:FutureWarning")
@@ -357,6 +357,6 @@ def test_tensors_given_as_a_size_point_to_inputs() -> None:
 
 
 def test_the_summary_says_what_archviz_did_to_trace_the_model() -> None:
-    # DataParallel is unwrapped (archviz.trace_setup); the note must reach the text table.
+    # DataParallel is unwrapped (archviz.tracing.setup); the note must reach the text table.
     t = trace(nn.DataParallel(nn.Linear(4, 4)), (2, 4))
     assert t.extra["notes"] and all(f"Note: {n}" in t.summary() for n in t.extra["notes"])

@@ -8,9 +8,9 @@ from click.testing import CliRunner
 from torch import nn
 
 from archviz import ArchvizError, explain
-from archviz.cli import cli
+from archviz.analysis.paper import PAPER_TABLE1_GMACS
+from archviz.cli.main import cli
 from archviz.models import BasicBlock, Bottleneck, ResNet, resnet
-from archviz.paper import PAPER_TABLE1_GMACS
 
 
 def _meta(factory, *args, **kwargs) -> nn.Module:

@@ -18,8 +18,8 @@ from click.testing import CliRunner
 from torch import nn
 
 import archviz
-from archviz import graph
-from archviz.cli import cli
+from archviz.analysis import graph
+from archviz.cli.main import cli
 from archviz.records import Trace
 from archviz.render.explore import (
     ELK_DIR,

@@ -10,13 +10,13 @@ from click.testing import CliRunner
 from torch import nn
 
 from archviz import trace
-from archviz.cli import cli
-from archviz.graph import (
+from archviz.analysis.graph import (
     groups,
     longest_weighted_path,
     repeat_runs,
     signatures,
 )
+from archviz.cli.main import cli
 from archviz.models import resnet
 
 
@@ -190,9 +190,9 @@ def test_hooks_and_mode_are_gone_after_a_failing_forward(device: str) -> None:
 
 
 def test_cached_meta_kernels_give_the_same_trace_as_the_real_ones() -> None:
-    # archviz.metacache hands out batch/layer norm outputs by shape after the first call;
+    # archviz.tracing.metacache hands out batch/layer norm outputs by shape after the first call;
     # the records must be the ones the real meta kernels give.
-    from archviz import metacache
+    from archviz.tracing import metacache
 
     with torch.device("meta"):
         model = torchvision_vit()

@@ -8,7 +8,7 @@ from click.testing import CliRunner
 from torchvision import models as tvm
 
 from archviz import ArchvizError, verify
-from archviz.cli import cli
+from archviz.cli.main import cli
 from archviz.models import DEPTHS, BasicBlock, Bottleneck, ResNet, get_model, list_models, resnet
 
 FACTORIES = [n for n in list_models() if n != "resnet200"]  # torchvision has no resnet200

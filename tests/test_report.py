@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from torch import nn
 
 from archviz import ArchvizError, compare
-from archviz.cli import cli
+from archviz.cli.main import cli
 from archviz.models import BasicBlock, ResNet
 from archviz.render import report as report_mod
 from archviz.render.report import write_report

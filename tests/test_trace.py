@@ -14,7 +14,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from torchvision import models as tvm
 
 from archviz import ArchvizError, TraceError, trace
-from archviz.cli import cli
+from archviz.cli.main import cli
 from tests.fixtures.tiny import ConvNet, Cumsum, TiedLM, Twice, TwoInputs
 
 RESNETS = [

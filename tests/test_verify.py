@@ -16,7 +16,7 @@ from torch import nn
 from torchvision import models as tvm
 
 from archviz import ArchvizError, VerifyResult, verify
-from archviz.cli import cli
+from archviz.cli.main import cli
 from archviz.models import get_model
 
 FAST = {"resnet18", "resnet50"}  # the by-name path; every factory: tests/test_models.py

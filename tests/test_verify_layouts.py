@@ -14,7 +14,7 @@ import torch
 from torchvision import models as tvm
 
 from archviz import verify
-from archviz.layouts import LAYOUTS
+from archviz.checkpoints.layouts import LAYOUTS
 
 X = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(3))
 

@@ -15,9 +15,9 @@ import torch
 from click.testing import CliRunner
 
 from archviz import verify
-from archviz.cli import cli
-from archviz.pairing import pair_traces
-from archviz.trace import trace
+from archviz.checkpoints.pairing import pair_traces
+from archviz.cli.main import cli
+from archviz.tracing.trace import trace
 from tests.fixtures import shortcut_first as sf
 
 REF = "tests.fixtures.shortcut_first:reference"
@@ -131,7 +131,7 @@ def test_graph_pairs_the_shortcut_by_what_it_consumes() -> None:
 def test_without_a_graph_an_order_guess_counts_only_if_outputs_match(monkeypatch) -> None:
     import sys
 
-    verify_module = sys.modules["archviz.verify"]
+    verify_module = sys.modules["archviz.checkpoints.verify"]
     monkeypatch.setattr(verify_module.pairing, "by_graph", lambda c, r: ({}, "no graph (test)"))
     wrong = verify(OPAQUE, REF)  # stored order swaps conv3 and the shortcut: outputs differ
     assert wrong.verdict == "ambiguous" and wrong.forward.status == "differ"
@@ -164,7 +164,7 @@ def test_write_refuses_its_own_input(tmp_path: Path) -> None:
 
 
 def test_a_failed_recheck_leaves_the_destination_alone(tmp_path: Path, monkeypatch) -> None:
-    from archviz import verify_write
+    from archviz.checkpoints import write as verify_write
 
     path, out = tmp_path / "named.pt", tmp_path / "fixed.pt"
     torch.save(sf.named_net().state_dict(), path)
@@ -207,13 +207,13 @@ def test_hostile_keys_are_shortened_and_terminal_safe(tmp_path: Path) -> None:
     ],
 )
 def test_name_evidence(name: str, canonical: str) -> None:
-    from archviz.layouts import canonical as canon
+    from archviz.checkpoints.layouts import canonical as canon
 
     assert canon(name) == canonical
 
 
 def test_equal_shapes_without_evidence_are_never_paired_by_order() -> None:
-    from archviz import remap
+    from archviz.checkpoints import remap
 
     conv = (256, 64, 1, 1)
     cand = {"b.side.weight": conv, "b.main.weight": conv}

@@ -19,7 +19,7 @@ from torchvision import models as tvm
 
 import archviz
 from archviz import ArchvizError, TraceError, trace
-from archviz.cli import cli
+from archviz.cli.main import cli
 from archviz.models import DEFAULT_FORM, get_model, input_form, list_models, resolve_model
 
 

@@ -13,7 +13,7 @@ import matplotlib
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from archviz.bench_records import BenchResult, BenchRow
+from archviz.benchmark.records import BenchResult, BenchRow
 
 DEVICE_COLOURS = {"cpu": "#4c72b0", "cuda": "#55a868"}
 STAGE_COLOURS = ("#8c8c8c", "#4c72b0", "#55a868", "#c44e52", "#8172b2", "#ccb974", "#64b5cd")

@@ -7,7 +7,13 @@ from __future__ import annotations
 
 from tabulate import tabulate
 
-from archviz.bench_records import NOISY_IQR, STAGE_SUM_TOLERANCE, BenchResult, BenchRow, MachineInfo
+from archviz.benchmark.records import (
+    NOISY_IQR,
+    STAGE_SUM_TOLERANCE,
+    BenchResult,
+    BenchRow,
+    MachineInfo,
+)
 from archviz.options import FORMATS as _FORMATS
 
 FORMATS = _FORMATS["bench"]

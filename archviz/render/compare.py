@@ -11,7 +11,7 @@ from archviz.render.escape import md_escape, term_safe
 from archviz.render.units import chw, nbytes, si
 
 if TYPE_CHECKING:
-    from archviz.compare import Comparison
+    from archviz.analysis.compare import Comparison
 
 
 def comparison_dataframe(comparison: Comparison) -> pd.DataFrame:

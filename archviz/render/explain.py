@@ -11,7 +11,7 @@ from archviz.render.escape import md_escape
 from archviz.render.units import chw, si
 
 if TYPE_CHECKING:
-    from archviz.explain import DepthExplanation
+    from archviz.analysis.explain import DepthExplanation
 
 STAGE_COLUMNS = ("Stage", "Blocks", "Convs/block", "Weighted layers", "Output", "Params", "MACs")
 CONTAINERS = ("", "Sequential", "ModuleList", "ModuleDict")  # not worth naming as a "within"

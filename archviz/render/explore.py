@@ -19,7 +19,7 @@ from typing import Any
 
 from markupsafe import Markup
 
-from archviz import graph
+from archviz.analysis import graph
 from archviz.errors import ArchvizError
 from archviz.records import ModuleRecord, Node, Trace
 from archviz.render.atomic import write_atomic

@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 from archviz.render.atomic import write_atomic
 
 if TYPE_CHECKING:
-    from archviz.compare import Comparison
+    from archviz.analysis.compare import Comparison
 
 PLOTS = ("params_macs", "stage_macs")
 _RC: dict[str, Any] = {"svg.hashsalt": "archviz", "font.size": 9, "axes.spines.top": False}

@@ -13,11 +13,11 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from archviz.prefix import KNOWN_PREFIXES
+from archviz.checkpoints.prefix import KNOWN_PREFIXES
 from archviz.render.escape import md_escape, term_safe
 
 if TYPE_CHECKING:  # keeps `archviz --help` free of the torch import
-    from archviz.verify import ShapeMismatch, VerifyResult
+    from archviz.checkpoints.verify import ShapeMismatch, VerifyResult
 
 MAX_GROUPS = 6  # lines per section before coarser grouping / "... and N more"
 MAX_NAME = 120  # a key longer than this is shortened in text (a hostile file's 100 kB key)

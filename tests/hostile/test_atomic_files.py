@@ -12,8 +12,8 @@ import torch
 from click.testing import CliRunner
 from torch import nn
 
-from archviz.checkpoint import save_state_dict
-from archviz.cli import cli
+from archviz.checkpoints.files import save_state_dict
+from archviz.cli.main import cli
 from archviz.errors import ArchvizError
 from archviz.render.atomic import write_atomic
 

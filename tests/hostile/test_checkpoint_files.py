@@ -21,9 +21,9 @@ from bombs import (
 )
 from click.testing import CliRunner
 
-from archviz import load_guard
-from archviz.checkpoint import load_file, unwrap
-from archviz.cli import cli
+from archviz.checkpoints import load_guard
+from archviz.checkpoints.files import load_file, unwrap
+from archviz.cli.main import cli
 from archviz.errors import ArchvizError
 
 BOMB_BYTES = 288 << 20  # inflates to 288 MiB from about 1.3 MB on disk

@@ -13,7 +13,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from archviz.cli import cli
+from archviz.cli.main import cli
 
 
 def _one_line_error(result) -> None:

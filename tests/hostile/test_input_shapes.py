@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 from archviz.errors import ArchvizError
-from archviz.trace import trace
+from archviz.tracing.trace import trace
 
 _MODEL = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
 

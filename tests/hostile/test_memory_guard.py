@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-from archviz import memory_guard
-from archviz.cli import cli
+from archviz.cli.main import cli
 from archviz.models import get_model
-from archviz.trace import trace
+from archviz.tracing import memory_guard
+from archviz.tracing.trace import trace
 
 
 def test_huge_input_is_refused_before_allocating() -> None:

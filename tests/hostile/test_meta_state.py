@@ -1,7 +1,7 @@
 """A meta trace, successful or failed, leaves the model object exactly as it was.
 
 torchvision's detection models rebind `AnchorGenerator.cell_anchors` in forward and RAFT
-keeps `corr_block.corr_pyramid`; before archviz.state both were left as meta tensors and
+keeps `corr_block.corr_pyramid`; before archviz.tracing.state both were left as meta tensors and
 every later CPU forward failed with "Cannot copy out of meta tensor".
 
 The default run covers one model per family that behaves differently; set
@@ -19,8 +19,8 @@ import torch
 from torch import nn
 from torchvision.models import detection, optical_flow
 
-from archviz.state import _HOOK_KEYS
-from archviz.trace import trace
+from archviz.tracing.state import _HOOK_KEYS
+from archviz.tracing.trace import trace
 
 FULL = os.environ.get("ARCHVIZ_HOSTILE_FULL") == "1"
 SMALL = {"min_size": 64, "max_size": 64}  # R-CNN family resizes to 800 by default

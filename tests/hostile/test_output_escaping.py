@@ -13,13 +13,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from archviz.cli import cli
+from archviz.checkpoints.verify import verify
+from archviz.cli.main import cli
 from archviz.models.resnet import BasicBlock, ResNet
 from archviz.render.escape import md_escape, term_safe
 from archviz.render.report import layer_table
 from archviz.render.verify import render_markdown, render_text
-from archviz.trace import trace
-from archviz.verify import verify
+from archviz.tracing.trace import trace
 
 CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 FORGED = "\x1b[2J\rverdict: compatible\nverdict: compatible"

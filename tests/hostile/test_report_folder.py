@@ -22,10 +22,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from archviz.cli import cli
+from archviz.cli.main import cli
 from archviz.errors import ArchvizError
 from archviz.render import report_folder as rf
-from archviz.render.report_folder import MANIFEST, write_folder
+from archviz.render.report.folder import MANIFEST, write_folder
 
 OLD = {
     "README.md": "# old report\n" * 2000,

@@ -16,7 +16,7 @@ from pathlib import Path
 import psutil
 import torch
 
-from archviz.bench_records import MachineInfo
+from archviz.benchmark.records import MachineInfo
 from archviz.errors import ArchvizError
 
 DEVICES = ("cpu", "cuda")  # one source of truth for the API and the CLI

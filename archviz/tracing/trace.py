@@ -17,15 +17,14 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from archviz.counts import architecture, fold_uncalled, param_counts, totals
-from archviz.dataflow import DataflowRecorder, OpWatcher, PendingNode
 from archviz.errors import ArchvizError
-from archviz.flops import OpCounter
-from archviz.memory_guard import check_fits
 from archviz.models.describe import Layout, layout
 from archviz.records import Architecture, ModuleRecord, ShapeTree, Trace
-from archviz.state import preserved_state
-from archviz.trace_setup import (
+from archviz.tracing.counts import architecture, fold_uncalled, param_counts, totals
+from archviz.tracing.dataflow import DataflowRecorder, OpWatcher, PendingNode
+from archviz.tracing.flops import OpCounter
+from archviz.tracing.memory_guard import check_fits
+from archviz.tracing.setup import (
     check_device,
     make_inputs,
     noted,
@@ -33,6 +32,7 @@ from archviz.trace_setup import (
     register_hooks,
     substitutes,
 )
+from archviz.tracing.state import preserved_state
 
 _CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
 

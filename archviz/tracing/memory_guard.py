@@ -63,7 +63,7 @@ def _input_bytes(input_size: Sequence[Any], element: int) -> int:
 
 def _lower_bound(model, input_size, inputs, device, dtype) -> int | None:
     """Bytes the forward pass surely holds at once, from a meta trace; None if unknown."""
-    from archviz.trace import trace
+    from archviz.tracing.trace import trace
 
     try:
         result = trace(model, input_size, inputs=inputs, device="meta", dtype=dtype)

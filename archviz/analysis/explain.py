@@ -1,7 +1,7 @@
 """explain(): why [3, 4, 6, 3] is ResNet-50 (and VGG-16 16), derived from the traced graph.
 
 A network's depth is the number of weighted layers on its longest input-to-output path
-(archviz/depth.py derives it, and its formula, from the observed dataflow graph). For
+(archviz/analysis/depth.py derives it, and its formula, from the observed dataflow graph). For
 ResNet-like models the per-stage table and the paper's stride view are added: He et al.
 (2015) name a ResNet by stem + convs per block x blocks + classifier, and the block list
 counts blocks, not layers.
@@ -17,13 +17,13 @@ from dataclasses import asdict, dataclass, replace
 import torch
 from torch import nn
 
-from archviz.depth import Depth, Term, derive_depth
+from archviz.analysis.depth import Depth, Term, derive_depth
+from archviz.analysis.graph import call_id, record_ids
+from archviz.analysis.paper import DEFAULT_INPUT, PaperView, paper_view
 from archviz.errors import ArchvizError
-from archviz.graph import call_id, record_ids
 from archviz.models import resolve_model
-from archviz.paper import DEFAULT_INPUT, PaperView, paper_view
 from archviz.records import ModuleRecord, Shape, ShapeTree, Trace, first_shape
-from archviz.trace import trace
+from archviz.tracing.trace import trace
 
 BESIDE_REASON = (
     "beside the main path (a shortcut or a parallel branch); depth counts the longest path"

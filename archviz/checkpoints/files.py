@@ -17,13 +17,13 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from archviz.errors import ArchvizError
-from archviz.load_guard import (
+from archviz.checkpoints.load_guard import (
     check_declared_size,
     check_pickle_format,
     check_readable_file,
     default_limit,
 )
+from archviz.errors import ArchvizError
 from archviz.render.atomic import write_atomic
 
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".safetensors")

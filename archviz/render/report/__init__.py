@@ -21,20 +21,20 @@ from tabulate import tabulate
 
 import archviz
 from archviz.errors import ArchvizError
-from archviz.flops import CONVENTIONS
 from archviz.records import Trace
 from archviz.render.compare import comparison_table
 from archviz.render.escape import md_escape
 from archviz.render.explain import STAGE_COLUMNS, TERM_COLUMNS, stage_table, term_table
 from archviz.render.explore import engine_element, explore
-from archviz.render.report_folder import check_report_folder, write_folder
+from archviz.render.report.folder import check_report_folder, write_folder
 from archviz.render.templates import environment, markdown_environment
 from archviz.render.units import shape, si
+from archviz.tracing.flops import CONVENTIONS
 
 if TYPE_CHECKING:
-    from archviz.bench_records import BenchResult
-    from archviz.compare import Comparison
-    from archviz.explain import DepthExplanation
+    from archviz.analysis.compare import Comparison
+    from archviz.analysis.explain import DepthExplanation
+    from archviz.benchmark.records import BenchResult
 
 FORMATS = ("html", "md")
 HTML_NAME, MD_NAME = "report.html", "README.md"  # README.md: GitHub shows it for the folder

@@ -7,10 +7,10 @@ PyTorch computes them (with its allowances, e.g. a BatchNorm's absent
 strict load into a real copy. Dtype differences are reported but do not break
 compatibility, because `load_state_dict` casts.
 
-When keys differ, modules are paired by evidence (archviz/remap.py; the dataflow graph
-in archviz/pairing.py when the candidate is a module). A pairing no evidence decides is
-`ambiguous`, never guessed; the forward check (archviz/forward_check.py) compares outputs
-whenever there is an original to compare with.
+When keys differ, modules are paired by evidence (archviz/checkpoints/remap.py; the dataflow graph
+in archviz/checkpoints/pairing.py when the candidate is a module). A pairing no evidence decides is
+`ambiguous`, never guessed; the forward check (archviz/checkpoints/forward_check.py)
+compares outputs whenever there is an original to compare with.
 """
 
 from __future__ import annotations
@@ -23,15 +23,16 @@ from typing import Union
 
 from torch import Tensor, nn
 
-from archviz import forward_check as forward_check_mod
-from archviz import pairing, remap, verify_write
-from archviz.checkpoint import StateDict, load_file, looks_like_checkpoint, unwrap
+from archviz.checkpoints import forward_check as forward_check_mod
+from archviz.checkpoints import pairing, remap
+from archviz.checkpoints import write as verify_write
+from archviz.checkpoints.files import StateDict, load_file, looks_like_checkpoint, unwrap
+from archviz.checkpoints.forward_check import ForwardCheck
+from archviz.checkpoints.loading import DtypeMismatch, Loaded, ShapeMismatch, load
+from archviz.checkpoints.remap import Remapping
+from archviz.checkpoints.write import WriteOutcome
 from archviz.errors import ArchvizError
-from archviz.forward_check import ForwardCheck
-from archviz.loading import DtypeMismatch, Loaded, ShapeMismatch, load
 from archviz.models.registry import resolve_model
-from archviz.remap import Remapping
-from archviz.verify_write import WriteOutcome
 
 Source = Union[nn.Module, Mapping[str, Tensor], str, "os.PathLike[str]"]
 VERDICTS = ("compatible", "compatible after remapping", "ambiguous", "incompatible")

@@ -19,8 +19,8 @@ import graphviz
 from archviz.errors import ArchvizError
 from archviz.records import Trace
 from archviz.render.atomic import write_atomic
-from archviz.render.diagram_draw import draw
-from archviz.render.diagram_view import build_view
+from archviz.render.diagram.draw import draw
+from archviz.render.diagram.view import build_view
 
 LEVELS = ("stage", "block", "layer")  # ResNet presets: depth 1, 2 and 3
 FORMATS = ("svg", "png", "pdf", "dot")  # the output file's suffix chooses one

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from archviz.graph import groups, is_weighted, longest_weighted_path, record_of, top_level
+from archviz.analysis.graph import groups, is_weighted, longest_weighted_path, record_of, top_level
 from archviz.records import Trace
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import pairwise
 
-from archviz.graph import (
+from archviz.analysis.graph import (
     Group,
     groups,
     longest_weighted_path,

@@ -19,7 +19,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from archviz.bench_env import (
+from archviz.benchmark.environment import (
     DEVICES,
     check_devices,
     choose,
@@ -27,8 +27,8 @@ from archviz.bench_env import (
     machine_info,
     peak_memory,
 )
-from archviz.bench_records import BenchResult, BenchRow, MachineInfo, StageTiming
-from archviz.bench_settings import (
+from archviz.benchmark.records import BenchResult, BenchRow, MachineInfo, StageTiming
+from archviz.benchmark.settings import (
     DEFAULT_MIN_RUN_TIME,
     check_batches,
     check_image_size,
@@ -263,7 +263,7 @@ def _stage_modules(model: nn.Module) -> list[tuple[str, nn.Module]] | None:
 
 def _forward_flops(model: nn.Module, input_size: tuple[int, ...]) -> int:
     """FLOPs of one forward (2 x MACs for conv/linear), traced on meta: no compute."""
-    from archviz.trace import trace
+    from archviz.tracing.trace import trace
 
     return trace(model, input_size, device="meta").totals.flops
 

@@ -13,9 +13,9 @@ from functools import cached_property
 
 import graphviz
 
-from archviz.graph import Group, groups
+from archviz.analysis.graph import Group, groups
 from archviz.records import ModuleRecord, Node, Trace
-from archviz.render._diagram_parts import (
+from archviz.render.diagram.parts import (
     LINE,
     PART_FILLS,
     PROJECTION,
@@ -30,7 +30,7 @@ from archviz.render._diagram_parts import (
     shape_text,
     summary_lines,
 )
-from archviz.render.diagram_view import View
+from archviz.render.diagram.view import View
 from archviz.render.explain import CONTAINERS
 
 _PLAIN = re.compile(r"[A-Za-z0-9_.]+(:\d+)?")

@@ -20,7 +20,7 @@ from typing import Any, NoReturn
 
 import click
 
-from archviz.cli_params import format_option, input_option, output_option
+from archviz.cli.params import format_option, input_option, output_option
 from archviz.errors import EXIT_BAD_INPUT, EXIT_BUG, EXIT_OK, EXIT_VERDICT, ArchvizError, Verdict
 from archviz.options import (
     COMMANDS,
@@ -197,7 +197,7 @@ def trace_cmd(
     """Runs one forward pass with hooks on every module; on `meta` nothing is allocated."""
     from archviz.models import resolve_model
     from archviz.render.tables import render_trace
-    from archviz.trace import trace
+    from archviz.tracing.trace import trace
 
     size = parse_shape(input_size) if input_size else None  # None: the family's input
     result = trace(resolve_model(model), size, device=device, name=model)
@@ -233,7 +233,7 @@ def diagram_cmd(
     merges and shortcuts. DOT output is deterministic."""
     from archviz.models import resolve_model
     from archviz.render.diagram import diagram, has_dot
-    from archviz.trace import trace
+    from archviz.tracing.trace import trace
 
     size = parse_shape(input_size) if input_size else None  # None: the family's input
     result = trace(resolve_model(model), size, name=model)
@@ -256,7 +256,7 @@ def explore_cmd(model: str, output: Path, input_size: str | None) -> None:
     """One offline page that opens the traced model's groups in place."""
     from archviz.models import resolve_model
     from archviz.render.explore import explore
-    from archviz.trace import trace
+    from archviz.tracing.trace import trace
 
     size = parse_shape(input_size) if input_size else None  # None: the family's input
     result = trace(resolve_model(model), size, name=model)
@@ -294,10 +294,10 @@ def verify_cmd(
 ) -> None:
     """Exit 0: compatible (or remapped and written with -o); 1: incompatible, ambiguous,
     compatible only after remapping, outputs differ, or not written; 2: bad input."""
-    from archviz.checkpoint import MAX_LOAD_BYTES
+    from archviz.checkpoints.files import MAX_LOAD_BYTES
+    from archviz.checkpoints.verify import verify
     from archviz.render.escape import term_safe
     from archviz.render.verify import FORMATS as RENDER
-    from archviz.verify import verify
 
     MAX_LOAD_BYTES.set(max_load_bytes)
     if output is not None:
@@ -334,7 +334,7 @@ def verify_cmd(
 @output_option("Write to this file instead of stdout.")
 def explain_cmd(model: str, input_size: str, fmt: str | None, output: Path | None) -> None:
     """Counts weighted layers on the traced model's main path, and shows where the stride sits."""
-    from archviz.explain import explain
+    from archviz.analysis.explain import explain
     from archviz.render.explain import render_explanation
 
     result = explain(model, parse_shape(input_size))
@@ -359,9 +359,9 @@ def compare_cmd(
     paper: bool,
 ) -> None:
     """MODELS default to resnet18, 34, 50, 101 and 152."""
-    from archviz.compare import compare
+    from archviz.analysis.compare import compare
+    from archviz.cli.progress import Progress
     from archviz.models import STANDARD
-    from archviz.progress import Progress
 
     with Progress("compare") as progress:
         result = compare(
@@ -398,12 +398,12 @@ def report_cmd(
     """MODELS default to ResNet-18/34/50/101/152. Writes report.html (self-contained) and
     README.md (GitHub-flavoured, diagrams and plots beside it); a failed run leaves the
     previous report as it was."""
-    from archviz.bench import load_or_run
-    from archviz.compare import compare
+    from archviz.analysis.compare import compare
+    from archviz.benchmark.timing import load_or_run
+    from archviz.cli.progress import Progress
     from archviz.models import STANDARD
-    from archviz.progress import Progress
     from archviz.render.report import write_report
-    from archviz.render.report_folder import check_report_folder
+    from archviz.render.report.folder import check_report_folder
 
     chosen = format_list(formats, FORMATS["report"])
     check_report_folder(output)  # refuse a folder with the user's files before any work
@@ -455,8 +455,8 @@ def bench_cmd(
 ) -> None:
     """MODELS are names, comma-separated or not. Shows progress on stderr; flags rows whose
     spread is too large to trust."""
-    from archviz.bench import bench
-    from archviz.progress import Progress
+    from archviz.benchmark.timing import bench
+    from archviz.cli.progress import Progress
     from archviz.render.bench_table import format_bench
 
     with Progress("bench") as progress:

@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
-from archviz import layouts, prefix
+from archviz.checkpoints import layouts, prefix
 
 Shape = tuple[int, ...]
 Shapes = Mapping[str, Shape]

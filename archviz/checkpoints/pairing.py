@@ -17,8 +17,8 @@ from collections.abc import Hashable
 
 from torch import nn
 
-from archviz.forward_check import FORWARD_INPUT, first_line
-from archviz.graph import predecessors
+from archviz.analysis.graph import predecessors
+from archviz.checkpoints.forward_check import FORWARD_INPUT, first_line
 from archviz.records import Trace
 
 # Ops and modules that pass their input through unchanged (in eval mode): contracted away,
@@ -69,7 +69,7 @@ def pair_traces(cand: Trace, ref: Trace) -> dict[str, str]:
 
 
 def _trace(model: nn.Module) -> Trace:
-    from archviz.trace import trace
+    from archviz.tracing.trace import trace
 
     return trace(model, FORWARD_INPUT)
 

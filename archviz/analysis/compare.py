@@ -13,8 +13,7 @@ from typing import Any
 
 from torch import nn
 
-from archviz.errors import ArchvizError
-from archviz.explain import (
+from archviz.analysis.explain import (
     DEFAULT_INPUT,
     DepthExplanation,
     build,
@@ -22,10 +21,11 @@ from archviz.explain import (
     explain_trace,
     paper_view,
 )
+from archviz.errors import ArchvizError
 from archviz.models import STANDARD
 from archviz.options import FORMATS as _FORMATS
 from archviz.records import Shape, Trace
-from archviz.trace import trace
+from archviz.tracing.trace import trace
 
 FORMATS = _FORMATS["compare"]
 

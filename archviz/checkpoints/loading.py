@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from archviz import remap
-from archviz.forward_check import first_line
+from archviz.checkpoints import remap
+from archviz.checkpoints.forward_check import first_line
 
 
 @dataclass(frozen=True)

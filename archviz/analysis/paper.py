@@ -15,7 +15,7 @@ from torch import nn
 
 from archviz.models.resnet import DEPTHS, BasicBlock, ResNet
 from archviz.records import Shape, Trace, first_shape
-from archviz.trace import trace
+from archviz.tracing.trace import trace
 
 # He, Zhang, Ren, Sun (2015), "Deep Residual Learning for Image Recognition", Table 1,
 # "FLOPs" row, which counts multiply-adds at 224x224: an independent source, not a trace.

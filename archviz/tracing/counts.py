@@ -10,10 +10,10 @@ from dataclasses import replace
 
 from torch import nn
 
-from archviz.flops import OpCounter
 from archviz.models.describe import Layout
 from archviz.records import Architecture, ModuleRecord, Totals
-from archviz.trace_setup import numel
+from archviz.tracing.flops import OpCounter
+from archviz.tracing.setup import numel
 
 
 def fold_uncalled(

@@ -37,7 +37,7 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
-from archviz import metacache
+from archviz.tracing import metacache
 
 aten = torch.ops.aten
 

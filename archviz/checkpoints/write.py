@@ -21,11 +21,11 @@ from typing import TYPE_CHECKING
 
 from torch import Tensor
 
-from archviz.checkpoint import save_state_dict
+from archviz.checkpoints.files import save_state_dict
 from archviz.errors import ArchvizError
 
 if TYPE_CHECKING:
-    from archviz.verify import VerifyResult
+    from archviz.checkpoints.verify import VerifyResult
 
 
 @dataclass(frozen=True)

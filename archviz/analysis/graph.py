@@ -1,6 +1,6 @@
 """The dataflow graph's analysis: one graph, read by explain, diagram, explorer and verify.
 
-Pure functions of a Trace's `nodes` and `edges` (see archviz/dataflow.py for how they
+Pure functions of a Trace's `nodes` and `edges` (see archviz/tracing/dataflow.py for how they
 are recorded). Nothing here looks at module names for structure: groups come from the
 call scopes the trace observed, repeated units from structural signatures, depth from
 the longest weighted path.
