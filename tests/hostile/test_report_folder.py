@@ -24,7 +24,7 @@ from click.testing import CliRunner
 
 from archviz.cli.main import cli
 from archviz.errors import ArchvizError
-from archviz.render import report_folder as rf
+from archviz.render.report import folder as rf
 from archviz.render.report.folder import MANIFEST, write_folder
 
 OLD = {

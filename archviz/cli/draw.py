@@ -1,0 +1,70 @@
+"""`archviz diagram` and `explore`: pictures of the traced dataflow."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from archviz.cli.app import command, say
+from archviz.cli.params import input_option, output_option
+from archviz.options import LEVELS, parse_shape
+
+
+@command("diagram")
+@click.argument("model")
+@output_option(
+    "Output file; its suffix (.svg, .png, .pdf, .dot) chooses the format.", required=True
+)
+@click.option(
+    "--level",
+    type=click.Choice(list(LEVELS)),
+    help="ResNet preset; "
+    + "; ".join(f"{k}: {v}" for k, v in LEVELS.items())
+    + ".  [default: stage for a ResNet, else the deepest readable depth]",
+)
+@click.option(
+    "--depth", type=click.IntRange(min=1), help="Open modules down to this depth (1: top level)."
+)
+@click.option("--no-collapse", is_flag=True, help="Draw every repeated block, not one 'x N'.")
+@input_option(family=True)
+def diagram_cmd(
+    model: str,
+    output: Path,
+    level: str | None,
+    depth: int | None,
+    no_collapse: bool,
+    input_size: str | None,
+) -> None:
+    """Drawn from the traced dataflow (what ran, not module names): modules down to --depth,
+    merges and shortcuts. DOT output is deterministic."""
+    from archviz.models import resolve_model
+    from archviz.render.diagram import diagram, has_dot
+    from archviz.tracing.trace import trace
+
+    size = parse_shape(input_size) if input_size else None  # None: the family's input
+    result = trace(resolve_model(model), size, name=model)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    path = diagram(result, level, depth=depth, collapse=not no_collapse).save(output)
+    click.echo(f"wrote {path}")
+    if path.suffix == ".dot" and not has_dot():
+        say(
+            f"note: Graphviz's dot is not installed; {path} is DOT source. To render it, "
+            f"install Graphviz (apt-get install graphviz; macOS: brew install graphviz), "
+            f"then: dot -Tsvg {path} -o {path.with_suffix('.svg')}"
+        )
+
+
+@command("explore")
+@click.argument("model")
+@output_option("Output HTML file: one self-contained page, no network requests.", required=True)
+@input_option(family=True)
+def explore_cmd(model: str, output: Path, input_size: str | None) -> None:
+    """One offline page that opens the traced model's groups in place."""
+    from archviz.models import resolve_model
+    from archviz.render.explore import explore
+    from archviz.tracing.trace import trace
+
+    size = parse_shape(input_size) if input_size else None  # None: the family's input
+    result = trace(resolve_model(model), size, name=model)
+    click.echo(f"wrote {explore(result).save(output)}")
