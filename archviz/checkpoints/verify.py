@@ -196,7 +196,7 @@ def _write(
     result: VerifyResult, cand: _Side, ref: _Side, out: str | os.PathLike[str], keep: bool
 ) -> WriteOutcome:
     """Write only a decided pairing, and only bytes that load strictly when read back."""
-    why = verify_write.why_not(result, candidate_is_module=cand.module is not None)
+    why = why_not(result, candidate_is_module=cand.module is not None)
     if why:
         return WriteOutcome(os.fspath(out), False, why)
     state = dict(cand.state_dict)
@@ -254,3 +254,22 @@ def _head_notes(shapes: tuple[ShapeMismatch, ...], ref_keys: list[str]) -> list[
         f"{head}: {weight.candidate[0]} outputs vs {weight.reference[0]}, a different "
         f"num_classes (build the reference with num_classes={weight.candidate[0]})"
     ]
+
+
+def why_not(result: VerifyResult, candidate_is_module: bool) -> str | None:
+    """Why this result must not be written, or None: only decided, checked pairings are."""
+    if result.verdict == "ambiguous":
+        assert result.remapping is not None
+        names = ", ".join(a.candidates[0] for a in result.remapping.ambiguities[:3])
+        how = (
+            "and pairing them by stored order computes other outputs"
+            if candidate_is_module
+            else "give the candidate as a module (pkg.mod:factory) so the pairing can be "
+            "checked by running it"
+        )
+        return f"not written: the pairing of equal-shape modules is ambiguous ({names}); {how}"
+    if result.verdict == "incompatible":
+        return "not written: the weights would not load into the reference"
+    if result.forward.status in ("differ", "failed"):
+        return f"not written: the forward check {result.forward.status}"
+    return None

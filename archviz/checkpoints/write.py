@@ -17,15 +17,11 @@ import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from torch import Tensor
 
 from archviz.checkpoints.files import save_state_dict
 from archviz.errors import ArchvizError
-
-if TYPE_CHECKING:
-    from archviz.checkpoints.verify import VerifyResult
 
 
 @dataclass(frozen=True)
@@ -45,25 +41,6 @@ def refuse_own_input(out: str | os.PathLike[str], inputs: Iterable[str]) -> None
             raise ArchvizError(
                 f"--write-remapped {str(target)!r} is an input of this run; write elsewhere"
             )
-
-
-def why_not(result: VerifyResult, candidate_is_module: bool) -> str | None:
-    """Why this result must not be written, or None: only decided, checked pairings are."""
-    if result.verdict == "ambiguous":
-        assert result.remapping is not None
-        names = ", ".join(a.candidates[0] for a in result.remapping.ambiguities[:3])
-        how = (
-            "and pairing them by stored order computes other outputs"
-            if candidate_is_module
-            else "give the candidate as a module (pkg.mod:factory) so the pairing can be "
-            "checked by running it"
-        )
-        return f"not written: the pairing of equal-shape modules is ambiguous ({names}); {how}"
-    if result.verdict == "incompatible":
-        return "not written: the weights would not load into the reference"
-    if result.forward.status in ("differ", "failed"):
-        return f"not written: the forward check {result.forward.status}"
-    return None
 
 
 def write_checked(

@@ -84,12 +84,13 @@ def compare_cmd(
     from archviz.analysis.compare import compare
     from archviz.cli.progress import Progress
     from archviz.models import STANDARD
+    from archviz.render.compare import render_comparison
 
     with Progress("compare") as progress:
         result = compare(
             models or STANDARD, parse_shape(input_size), paper=paper, progress=progress
         )
-    write_text(result.render(format_for(fmt, output, "compare")), output)
+    write_text(render_comparison(result, format_for(fmt, output, "compare")), output)
     if plots:
         from archviz.render.plots import save_plots
 

@@ -29,7 +29,12 @@ def list_models(include_torchvision: bool = False) -> list[str]:
     """archviz's model names (and `torchvision:` names of torchvision's whole zoo)."""
     names = list(MODEL_NAMES)
     if include_torchvision:
-        from archviz.models.registry import _torchvision_names
-
-        names += [TORCHVISION_PREFIX + n for n in _torchvision_names()]
+        names += [TORCHVISION_PREFIX + n for n in torchvision_names()]
     return names
+
+
+def torchvision_names() -> list[str]:
+    """torchvision's whole zoo (imports torchvision, so only when asked)."""
+    from torchvision import models as tvm
+
+    return tvm.list_models()

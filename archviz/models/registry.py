@@ -17,7 +17,13 @@ import torch
 from torch import nn
 
 from archviz.errors import ArchvizError
-from archviz.models.names import MODEL_NAMES, STANDARD, TORCHVISION_PREFIX, list_models
+from archviz.models.names import (
+    MODEL_NAMES,
+    STANDARD,
+    TORCHVISION_PREFIX,
+    list_models,
+    torchvision_names,
+)
 from archviz.models.resnet import ResNet
 
 __all__ = [
@@ -195,12 +201,6 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
-def _torchvision_names() -> list[str]:
-    from torchvision import models as tvm
-
-    return tvm.list_models()
-
-
 def _torchvision_builder_name(factory: Callable) -> str | None:
     """The zoo name of `factory` if it is one of torchvision's registered builders."""
     if not getattr(factory, "__module__", "").startswith("torchvision.models"):
@@ -217,7 +217,7 @@ def _torchvision_model(name: str, weights: str | None, kwargs: dict) -> nn.Modul
     """Any model of torchvision's zoo, without downloading anything unless asked."""
     from torchvision import models as tvm
 
-    if name not in _torchvision_names():
+    if name not in torchvision_names():
         raise ArchvizError(
             f"unknown torchvision model {name!r}; `archviz models --torchvision` lists them"
         )

@@ -1,12 +1,13 @@
-"""A Comparison as a DataFrame (raw values) and as a human table (text or Markdown)."""
+"""A Comparison as a human table (text or Markdown) and in each of the CLI's formats."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import pandas as pd
 from tabulate import tabulate
 
+from archviz.errors import ArchvizError
+from archviz.options import FORMATS
 from archviz.render.escape import md_escape, term_safe
 from archviz.render.units import chw, nbytes, si
 
@@ -14,26 +15,17 @@ if TYPE_CHECKING:
     from archviz.analysis.compare import Comparison
 
 
-def comparison_dataframe(comparison: Comparison) -> pd.DataFrame:
-    """Raw integers; shapes as '256x56x56' strings; one column per stage."""
-    rows = []
-    for row in comparison.rows:
-        record = {
-            "name": row.name,
-            "block": row.block,
-            "layers": "[" + ", ".join(map(str, row.layers)) + "]",
-            "depth": row.depth,
-            "params": row.params,
-            "macs": row.macs,
-            "flops": row.flops,
-            "macs_stride_in_1x1": row.macs_stride_in_1x1,
-            "paper_table1_gmacs": row.paper_table1_gmacs,
-            "activation_bytes": row.activation_bytes,
-        }
-        record.update({f"{stage}_output": chw(s) for stage, s in row.stage_shapes})
-        record.update({f"{part}_macs": macs for part, macs in row.stage_macs})
-        rows.append(record)
-    return pd.DataFrame(rows)
+def render_comparison(comparison: Comparison, fmt: str) -> str:
+    """One of archviz.options.FORMATS["compare"] as text, for the CLI."""
+    if fmt == "json":
+        return comparison.to_json()
+    if fmt == "csv":
+        return comparison.to_dataframe().to_csv(index=False)
+    if fmt == "markdown":
+        return comparison_table(comparison, "github")
+    if fmt == "table":
+        return comparison_table(comparison, "simple")
+    raise ArchvizError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS['compare'])}")
 
 
 def comparison_table(comparison: Comparison, tablefmt: str) -> str:

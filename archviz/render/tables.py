@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from html import escape
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from archviz.records import Trace
 from archviz.render.escape import md_escape, term_safe
 from archviz.render.units import nbytes, shape, si
+
+if TYPE_CHECKING:
+    from archviz.records import Trace
 
 # The summary's columns: header -> how a record becomes that cell.
 SUMMARY_COLUMNS = ("Layer (type)", "Output shape", "Params", "MACs", "Elementwise")

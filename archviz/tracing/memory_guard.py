@@ -11,13 +11,16 @@ still be tight.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 from archviz.errors import ArchvizError
+
+if TYPE_CHECKING:
+    from archviz.records import Trace
 
 
 def available_bytes(device: torch.device) -> int | None:
@@ -37,8 +40,13 @@ def check_fits(
     inputs: Any,
     device: torch.device,
     dtype: torch.dtype,
+    meta_trace: Callable[[], Trace],
 ) -> None:
-    """ArchvizError suggesting `--device meta` if the forward pass surely cannot fit."""
+    """ArchvizError suggesting `--device meta` if the forward pass surely cannot fit.
+
+    `meta_trace` runs the same forward on meta (the caller's tracer: the guard is used by
+    the tracer and the benchmark, and imports neither).
+    """
     if device.type == "meta":
         return
     free = available_bytes(device)
@@ -49,7 +57,7 @@ def check_fits(
         input_bytes = _input_bytes(input_size, element)
         if input_bytes > free:
             _refuse(f"its input alone takes {_gib(input_bytes)}", free, device)
-    need = _lower_bound(model, input_size, inputs, device, dtype)
+    need = _lower_bound(model, meta_trace, device)
     if need is not None and need > free:
         _refuse(
             f"it needs at least {_gib(need)} (input, largest activation, weights)", free, device
@@ -61,12 +69,10 @@ def _input_bytes(input_size: Sequence[Any], element: int) -> int:
     return sum(math.prod(int(d) for d in size) * element for size in sizes)
 
 
-def _lower_bound(model, input_size, inputs, device, dtype) -> int | None:
+def _lower_bound(model: nn.Module, meta_trace: Callable[[], Trace], device) -> int | None:
     """Bytes the forward pass surely holds at once, from a meta trace; None if unknown."""
-    from archviz.tracing.trace import trace
-
     try:
-        result = trace(model, input_size, inputs=inputs, device="meta", dtype=dtype)
+        result = meta_trace()
     except ArchvizError:
         return None  # the real run will say what is wrong (or run where meta cannot)
     biggest = max((r.output_bytes for r in result.records if r.depth > 0), default=0)

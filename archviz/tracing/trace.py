@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import torch
@@ -58,7 +59,9 @@ def trace(
     for classifiers, a list of images for detection, two frames for optical flow.
     """
     target = check_device(device)
-    check_fits(model, input_size, inputs, target, dtype)  # before any real allocation
+    # before any real allocation: a meta trace bounds what the real one needs
+    meta = partial(trace, model, input_size, inputs=inputs, device="meta", dtype=dtype)
+    check_fits(model, input_size, inputs, target, dtype, meta)
     model, notes = prepare(model, target, dtype)
     args, kwargs = make_inputs(model, input_size, inputs, target, dtype)
     names = {m: n for n, m in model.named_modules()}
