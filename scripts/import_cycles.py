@@ -31,6 +31,7 @@ RULES = [  # (importer prefix, forbidden imported prefix)
 CONVENIENCES = {
     ("archviz.records", "archviz.render.tables"),  # Trace.summary(), Trace._repr_html_()
     ("archviz.analysis.explain", "archviz.render.explain"),  # DepthExplanation.text(), HTML
+    ("archviz.analysis.compare", "archviz.render.compare"),  # Comparison.to_dataframe()
 }
 
 

@@ -74,32 +74,10 @@ class Comparison:
         )
 
     def to_dataframe(self):
-        """One row per variant, raw integers; shapes as '256x56x56'; one column per stage."""
-        import pandas as pd
+        """One row per variant, raw integers; stage shapes and MACs as their own columns."""
+        from archviz.render.compare import comparison_dataframe
 
-        rows = []
-        for row in self.rows:
-            record: dict[str, Any] = {
-                "name": row.name,
-                "block": row.block,
-                "layers": "[" + ", ".join(map(str, row.layers)) + "]",
-                "depth": row.depth,
-                "params": row.params,
-                "macs": row.macs,
-                "flops": row.flops,
-                "macs_stride_in_1x1": row.macs_stride_in_1x1,
-                "paper_table1_gmacs": row.paper_table1_gmacs,
-                "activation_bytes": row.activation_bytes,
-            }
-            record.update(
-                {
-                    f"{stage}_output": "x".join(map(str, s)) if s else None
-                    for stage, s in row.stage_shapes
-                }
-            )
-            record.update({f"{part}_macs": macs for part, macs in row.stage_macs})
-            rows.append(record)
-        return pd.DataFrame(rows)
+        return comparison_dataframe(self)
 
 
 def compare(

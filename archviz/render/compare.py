@@ -1,9 +1,10 @@
-"""A Comparison as a human table (text or Markdown) and in each of the CLI's formats."""
+"""A Comparison as a DataFrame, a human table (text or Markdown), and each CLI format."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import pandas as pd
 from tabulate import tabulate
 
 from archviz.errors import ArchvizError
@@ -13,6 +14,28 @@ from archviz.render.units import chw, nbytes, si
 
 if TYPE_CHECKING:
     from archviz.analysis.compare import Comparison
+
+
+def comparison_dataframe(comparison: Comparison) -> pd.DataFrame:
+    """Raw integers; shapes as '256x56x56' strings; one column per stage."""
+    rows = []
+    for row in comparison.rows:
+        record = {
+            "name": row.name,
+            "block": row.block,
+            "layers": "[" + ", ".join(map(str, row.layers)) + "]",
+            "depth": row.depth,
+            "params": row.params,
+            "macs": row.macs,
+            "flops": row.flops,
+            "macs_stride_in_1x1": row.macs_stride_in_1x1,
+            "paper_table1_gmacs": row.paper_table1_gmacs,
+            "activation_bytes": row.activation_bytes,
+        }
+        record.update({f"{stage}_output": chw(s) for stage, s in row.stage_shapes})
+        record.update({f"{part}_macs": macs for part, macs in row.stage_macs})
+        rows.append(record)
+    return pd.DataFrame(rows)
 
 
 def render_comparison(comparison: Comparison, fmt: str) -> str:
