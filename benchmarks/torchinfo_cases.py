@@ -27,10 +27,10 @@ from torch import nn
 from torchvision import models as tvm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import torchinfo_models as m  # noqa: E402
+import torchinfo_models as m
 
-from archviz import trace  # noqa: E402
-from archviz.records import Trace, first_shape  # noqa: E402
+from archviz import trace
+from archviz.records import Trace, first_shape
 
 
 def _x(*size: int) -> torch.Tensor:
