@@ -336,8 +336,13 @@ class _Recorder:
             frame.module, "in_features", None
         )
         hint = f"; it expects {expects} input channels/features" if expects else ""
+        if not frame.name and isinstance(exc, TypeError) and "positional argument" in first:
+            hint = (
+                "; it takes more inputs: archviz.trace(model, [(1, 10), ()]) gives one "
+                "shape per positional input (() is a 0-d tensor)"
+            )
         return TraceError(
-            f"forward pass failed in {where} ({type(frame.module).__name__}) "
+            f"forward pass failed in {where} ({type_name(frame.module)}) "
             f"with input shapes {frame.inputs}: {first}{hint}"
         )
 
