@@ -1,8 +1,8 @@
 """Copies of the user's model that share its weights, for the models hooks cannot see as they are.
 
 - Lazy modules (nn.LazyLinear...) initialise themselves in place on their first forward.
-  The copy holds fresh uninitialised parameters on the trace's device instead of the
-  user's, so the forward materialises those (on meta: shapes only) and the user's model
+  The copy holds fresh uninitialised tensors on the trace's device (lazy.py) instead of
+  the user's, so the forward materialises those (on meta: shapes only) and the user's model
   stays lazy.
 - TorchScript modules cannot take hooks, and run their insides in the TorchScript
   interpreter. A module made by `torch.jit.script` remembers its Python class, constants
@@ -30,6 +30,8 @@ def shared_copy(model: nn.Module, swap: dict[int, Any]) -> nn.Module:
     """A copy of the module tree that shares every tensor, with `swap`'s objects (by id)
     standing in for the originals."""
     memo: dict[int, Any] = {id(t): t for t in chain(model.parameters(), model.buffers())}
+    # TorchScript modules not swapped stay themselves (one opaque node each), not clones
+    memo.update({id(m): m for m in model.modules() if isinstance(m, torch.jit.ScriptModule)})
     memo.update(swap)
     return copy.deepcopy(model, memo)
 
@@ -44,7 +46,10 @@ def open_scripts(model: nn.Module) -> tuple[dict[int, nn.Module], list[str]]:
         if not isinstance(module, torch.jit.ScriptModule) or id(module) in inside:
             continue
         inside.update(id(m) for m in module.modules())
-        rebuilt = rebuild(module)
+        try:
+            rebuilt = rebuild(module)
+        except Exception:  # an attribute TorchScript keeps but Python cannot set, say
+            rebuilt = module
         if rebuilt is module:
             closed.append(name)
         else:
