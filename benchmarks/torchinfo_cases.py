@@ -44,6 +44,52 @@ def _frozen_resnet18() -> nn.Module:
     return model
 
 
+class Cell(nn.Module):
+    """genotype: a DARTS-like cell, its ops picked from a ModuleList by index."""
+
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        self.pre0 = nn.Sequential(nn.ReLU(), nn.Conv2d(c, c, 1, bias=False), nn.BatchNorm2d(c))
+        self.pre1 = nn.Sequential(nn.ReLU(), nn.Conv2d(c, c, 1, bias=False), nn.BatchNorm2d(c))
+        self._ops = nn.ModuleList(
+            [
+                nn.Conv2d(c, c, 3, padding=1),
+                nn.Identity(),
+                nn.MaxPool2d(3, 1, 1),
+                nn.Conv2d(c, c, 1),
+            ]
+        )
+
+    def forward(self, s0: torch.Tensor, s1: torch.Tensor) -> torch.Tensor:
+        s0, s1 = self.pre0(s0), self.pre1(s1)
+        a = self._ops[0](s0) + self._ops[1](s1)
+        return a + self._ops[2](a) + self._ops[3](s0)
+
+
+class CellNet(nn.Module):
+    def __init__(self, c: int = 6) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, c, 3, padding=1), nn.BatchNorm2d(c))
+        self.cells = nn.ModuleList([Cell(c), Cell(c)])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s0 = s1 = self.stem(x)
+        for cell in self.cells:
+            s0, s1 = s1, cell(s0, s1)
+        return s1
+
+
+class TakesDict(nn.Module):
+    """dict_input: one positional input that is a dict of tensors."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.fc(batch["a"] * batch["b"])
+
+
 # name (as torchinfo's test), model factory, inputs (a tensor, a list of positional
 # inputs, or a dict of keyword inputs)
 CASES: list[tuple[str, Callable[[], nn.Module], Callable[[], Any]]] = [
@@ -65,6 +111,8 @@ CASES: list[tuple[str, Callable[[], nn.Module], Callable[[], Any]]] = [
     ("uninitialized_tensor", m.MakesItsParameter, lambda: _x(2, 2)),
     ("lazy_modules", m.LazyNet, lambda: _x(1, 3, 6, 6)),
     ("scalar_tensor_input_size", m.TimesScalar, lambda: [_x(1, 10), torch.tensor(3.0)]),
+    ("genotype", CellNet, lambda: _x(2, 3, 8, 8)),
+    ("dict_input", TakesDict, lambda: [{"a": _x(2, 4), "b": _x(2, 4)}]),
     ("return_dict", m.ReturnsDict, lambda: _x(1, 1, 6, 6)),
     ("namedtuple", m.TakesNamedTuple, lambda: [m.Pair(_x(2, 6), _x(2, 6))]),
     ("empty_module", m.Empty, lambda: _x(2, 3)),
@@ -91,9 +139,10 @@ VERDICTS = {
     "and keeps run order (same rows and parameters as a set)",
     "jit": "archviz: torchinfo names the root RecursiveScriptModule and prints no shapes "
     "for a scripted model; archviz's rows are torchinfo's for the unscripted model",
-    "uninitialized_tensor": "convention: the forward replaces an UninitializedParameter "
-    "with a new 64-element one; torchinfo counts what the forward left on your model, "
-    "archviz traces a copy and leaves your model as given (0, with a note)",
+    "uninitialized_tensor": "neither (a convention): the forward replaces an "
+    "UninitializedParameter with a new 64-element one; torchinfo counts what its forward "
+    "left on your model, archviz puts back what the forward rebinds and counts the model "
+    "as given (0, with a note naming the tensor)",
     "return_dict": "archviz: a dict output has two shapes; torchinfo shows one (the last "
     "value's), archviz records the whole dict ({features: ..., logits: ...}); this "
     "comparison takes its first",
@@ -124,7 +173,7 @@ def rows_archviz(result: Trace) -> list[tuple]:
             r.depth,
             r.name.rpartition(".")[2],
             r.type,
-            first_shape(r.output_shapes) if r.called else None,
+            first_shape(r.output_shapes) if getattr(r, "called", True) else None,
             r.params_total,
         )
         for r in result.records

@@ -85,6 +85,6 @@ def lazy_left(model: nn.Module) -> list[str]:
         return []
     more = f" and {len(left) - 3} more" if len(left) > 3 else ""
     return [
-        f"{', '.join(left[:3])}{more}: lazy, and the forward never initialised them "
-        "(their module did not run); counted as 0 parameters"
+        f"{', '.join(left[:3])}{more}: lazy, and still uninitialised after the forward "
+        "(no module initialised them); counted as 0 parameters"
     ]
