@@ -27,10 +27,12 @@ def trace_dataframe(trace: Trace) -> pd.DataFrame:
 
 
 def _rows(trace: Trace, depth: int) -> list[tuple[str, ...]]:
-    """Display rows down to `depth`; depth 0 is the model's own row (its whole sums)."""
+    """Display rows down to `depth`; depth 0 is the model's own row (its whole sums), also
+    shown when nothing ran inside it (one layer, or TorchScript not opened)."""
     rows: list[tuple[str, ...]] = []
+    alone = len(trace.records) == 1
     for r in trace.records:
-        if (r.depth == 0) != (depth == 0) or r.depth > depth:
+        if ((r.depth == 0) != (depth == 0) and not alone) or r.depth > depth:
             continue
         collapsed = r.depth == depth or r.is_leaf  # a collapsed row shows its subtree's sums
         own = term_safe(r.name.rpartition(".")[2] or trace.model)  # the model author's text

@@ -91,7 +91,8 @@ def python_class(module: nn.Module) -> type[nn.Module] | None:
     cls = getattr(getattr(module, "_concrete_type", None), "py_class", None)
     if not isinstance(cls, type) or not issubclass(cls, nn.Module):
         return None
-    return None if cls.forward is nn.Module.forward else cls
+    lists = (nn.ModuleList, nn.ModuleDict)  # iterated by their parent, no forward
+    return cls if cls.forward is not nn.Module.forward or issubclass(cls, lists) else None
 
 
 def type_name(module: nn.Module) -> str:

@@ -175,7 +175,14 @@ def _script_copy(model: nn.Module, device: torch.device, dtype) -> nn.Module:
     buffer = io.BytesIO()
     with warnings.catch_warnings():  # torch.jit.save/load announce their deprecation
         warnings.simplefilter("ignore", FutureWarning)
-        torch.jit.save(model, buffer)
+        try:
+            torch.jit.save(model, buffer)
+        except Exception as exc:  # e.g. a call to a @torch.jit.ignore'd Python function
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ArchvizError(
+                f"cannot move the TorchScript model to {device} to trace it (torch.jit.save "
+                f"refuses it: {first}); trace it where its weights are: --device cpu"
+            ) from None
         buffer.seek(0)
         loaded = torch.jit.load(buffer, map_location=device)
     return loaded.to(dtype) if dtype != torch.float32 else loaded
