@@ -207,6 +207,12 @@ def test_scripted_model_is_opened(device: str) -> None:
     check_sums(result)
 
 
+def test_scripted_module_list_is_opened() -> None:
+    """A scripted model iterating a ModuleList: the unscripted model's torchinfo rows."""
+    result = trace(_script(UnitList()), (1, 1, 10))
+    same_rows(result, torchinfo_rows(UnitList(), input_size=(1, 1, 10)))
+
+
 def test_partly_scripted_model_is_opened() -> None:
     """torchinfo's partial_jit case: the scripted Linear is a Linear row. torchinfo lists it
     before the rows the forward ran (it records scripted modules as it registers hooks),
@@ -231,7 +237,7 @@ def test_traced_module_is_one_row_that_says_so() -> None:
     result = trace(traced, (4, 16))
     (row,) = result.records
     assert row.note == "scripted: not opened" and row.params_total == 16 * 8 + 8 + 8 + 1
-    assert "scripted: not opened" in result.summary()
+    assert "LinearStack (LinearStack; scripted: not opened)" in result.summary()
     assert result.totals.macs == 4 * 16 * 8 + 4 * 8  # its ops still count
 
 
