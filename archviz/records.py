@@ -58,6 +58,10 @@ class ModuleRecord:
     output_bytes: int
     param_shapes: tuple[Shape, ...] = ()  # the module's own parameters: its structural identity
     container: bool = False  # an nn.Sequential/ModuleList/ModuleDict: it only chains children
+    # False for a container that never ran but holds modules that did (iterated, not
+    # called): a table row at its tree depth, no shapes, no work of its own (tree_rows.py).
+    called: bool = True
+    note: str = ""  # e.g. "scripted: not opened": a TorchScript module traced as one unit
 
 
 @dataclass(frozen=True)
@@ -133,7 +137,12 @@ class Edge:
 
 @dataclass(frozen=True, repr=False)
 class Trace:
-    """Every module call of one forward pass, in call order, plus totals."""
+    """Every module call of one forward pass, in call order, plus totals.
+
+    `records` also holds a row (`called=False`) for each container the forward iterated
+    without calling, just before its children, so a record's depth is its depth in the
+    module tree, as in torchinfo.
+    """
 
     model: str
     input_shapes: ShapeTree
@@ -162,7 +171,7 @@ class Trace:
         arch = self.architecture
         if arch is None:
             return []
-        tops = [r for r in self.records if r.depth == 1]
+        tops = [r for r in self.records if r.depth == 1 and r.called]
         parts = [("stem", arch.stem), *((s, (s,)) for s in arch.stages), ("head", arch.head)]
         blocks = dict(zip(arch.stages, arch.layers, strict=True))
         summaries = []

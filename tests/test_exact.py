@@ -205,14 +205,20 @@ class Inner(nn.Module):
 
 
 class HoldsScript(nn.Module):
-    def __init__(self) -> None:
+    def __init__(self, how: str = "script") -> None:
         super().__init__()
         self.a = nn.Linear(4, 4)
-        self.sub = torch.jit.script(Inner())
+        self.sub = _compiled(how)
         self.b = nn.Linear(4, 2)
 
     def forward(self, x):
         return self.b(self.sub(self.a(x)))
+
+
+def _compiled(how: str) -> nn.Module:
+    if how == "script":
+        return torch.jit.script(Inner())
+    return torch.jit.trace(Inner(), torch.randn(2, 4))
 
 
 def _no_global_hooks() -> bool:
@@ -220,16 +226,22 @@ def _no_global_hooks() -> bool:
 
 
 @pytest.mark.parametrize("device", DEVICES)
-def test_script_submodule_is_one_opaque_node(device: str) -> None:
-    model = HoldsScript()
+@pytest.mark.parametrize("how", ["script", "trace"])
+def test_script_submodule(device: str, how: str) -> None:
+    """A scripted submodule is opened (its Python class rebuilt around its weights); a
+    traced one keeps no Python class and is one node that says so."""
+    model = HoldsScript(how)
     result = trace(model, (2, 4), device=device)
-    assert [r.name for r in result.records] == ["", "a", "sub", "b"]
+    opened = how == "script"
+    inside = ["sub.fc"] if opened else []
+    assert [r.name for r in result.records] == ["", "a", "sub", *inside, "b"]
     sub = result.get("sub")
     # a, sub.fc: 2*4*4 = 32 MACs each; b: 2*4*2 = 16; the script's ops are counted inside
-    assert (sub.macs, result.totals.macs) == (32, 80)
-    assert sub.params == 20 and result.totals.params == 20 + 20 + 10
-    assert sub.type == "RecursiveScriptModule"
-    assert any("sub is TorchScript" in note for note in result.extra["notes"])
+    assert (sub.macs_total, result.totals.macs) == (32, 80)
+    assert sub.params_total == 20 and result.totals.params == 20 + 20 + 10
+    assert (sub.type, sub.note) == (("Inner", "") if opened else ("Inner", "scripted: not opened"))
+    said = "TorchScript modules were opened" if opened else "sub is TorchScript"
+    assert any(said in note for note in result.extra["notes"])
     assert _no_global_hooks()
     assert model.a.weight.device.type == "cpu"
 
@@ -237,14 +249,10 @@ def test_script_submodule_is_one_opaque_node(device: str) -> None:
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("how", ["script", "trace"])
 def test_whole_torchscript_model(device: str, how: str) -> None:
-    compiled = (
-        torch.jit.script(Inner())
-        if how == "script"
-        else torch.jit.trace(Inner(), torch.randn(2, 4))
-    )
+    compiled = _compiled(how)
     result = trace(compiled, (2, 4), device=device)
     assert result.totals.macs == 32 and result.totals.params == 20
-    assert [r.name for r in result.records] == [""]
+    assert [r.name for r in result.records] == (["", "fc"] if how == "script" else [""])
     assert compiled.fc.weight.device.type == "cpu"  # a copy went to meta, not the model
     assert _no_global_hooks()
 

@@ -30,15 +30,18 @@ def trace_dataframe(trace: Trace) -> pd.DataFrame:
 
 
 def _rows(trace: Trace, depth: int) -> list[tuple[str, ...]]:
-    """Display rows down to `depth`; depth 0 is the model's own row (its whole sums)."""
+    """Display rows down to `depth`; depth 0 is the model's own row (its whole sums), also
+    shown when nothing ran inside it (one layer, or TorchScript not opened)."""
     rows: list[tuple[str, ...]] = []
+    alone = len(trace.records) == 1
     for r in trace.records:
-        if (r.depth == 0) != (depth == 0) or r.depth > depth:
+        if ((r.depth == 0) != (depth == 0) and not alone) or r.depth > depth:
             continue
         collapsed = r.depth == depth or r.is_leaf  # a collapsed row shows its subtree's sums
         own = term_safe(r.name.rpartition(".")[2] or trace.model)  # the model author's text
-        label = f"{'  ' * max(r.depth - 1, 0)}{own} ({term_safe(r.type)})"
-        if r.call:
+        kind = term_safe(r.type) + (f"; {term_safe(r.note)}" if r.note else "")
+        label = f"{'  ' * max(r.depth - 1, 0)}{own} ({kind})"
+        if r.call and r.called:  # a container row shown again is not a second call
             label += f" [call {r.call + 1}]"
         params = r.params_total if collapsed and r.call == 0 else r.params
         macs = r.macs_total if collapsed else r.macs

@@ -6,9 +6,12 @@ the forward recorded.
 
 from __future__ import annotations
 
+from collections.abc import Container
 from dataclasses import replace
 
+import torch
 from torch import nn
+from torch.nn.parameter import is_lazy
 
 from archviz.models.describe import Layout
 from archviz.records import Architecture, ModuleRecord, Totals
@@ -17,9 +20,10 @@ from archviz.tracing.setup import numel
 
 
 def fold_uncalled(
-    records: list[ModuleRecord], params: dict[str, tuple[int, int, int, int]], calls: dict
+    records: list[ModuleRecord], params: dict[str, tuple[int, int, int, int]], calls: Container
 ) -> tuple[ModuleRecord, ...]:
-    """Give the parameters of modules that never ran to their nearest ancestor that did.
+    """Give the parameters of modules that never ran to their nearest ancestor with a row
+    (`calls`: the names that ran, and the containers listed for what ran inside them).
 
     nn.MultiheadAttention reads `out_proj.weight` without calling `out_proj`; without this,
     vit_b_16's records would hold 7.1M fewer parameters than its total.
@@ -90,11 +94,16 @@ def totals(model: nn.Module, params: dict, counter: OpCounter, activation_bytes:
         params=total,
         trainable=trainable,
         buffers=buffer_count,
-        param_bytes=sum(numel(p) * p.element_size() for p in unique),
-        buffer_bytes=sum(numel(b) * b.element_size() for b in buffers),
+        param_bytes=sum(_bytes(p) for p in unique),
+        buffer_bytes=sum(_bytes(b) for b in buffers),
         macs=counter.flops // 2,
         flops=counter.flops,
         elementwise_flops=counter.elementwise,
         activation_bytes=activation_bytes,
         input_bytes=input_bytes,
     )
+
+
+def _bytes(tensor: torch.Tensor) -> int:
+    """A tensor's bytes; 0 for a lazy one (its element_size() raises)."""
+    return 0 if is_lazy(tensor) else tensor.numel() * tensor.element_size()

@@ -3,16 +3,18 @@ make stand-in weights, and cope with the models hooks cannot see as they are.
 
 The awkward models, and what happens to each (said in the Trace's `extra["notes"]`):
 - DataParallel / DistributedDataParallel: the wrapped `module` is traced, as fvcore does.
-- Lazy modules (nn.LazyLinear...): a copy is traced, and its parameters are counted once
-  they exist; the user's model stays uninitialised.
-- TorchScript (scripted or traced) modules: hooks cannot be registered on them, so each
-  outermost one is one opaque node, seen through PyTorch's global module hooks. Its ops
-  are still counted; only its inside is not broken down.
+- Lazy modules (nn.LazyLinear...): a copy is traced (copies.py: it shares the weights),
+  their shapes are inferred from their first input as PyTorch's own pre-hook does, and
+  their parameters are counted once they exist; the user's model stays uninitialised.
+- TorchScript modules made by `torch.jit.script`: the copy holds their Python classes
+  rebuilt around the scripted weights, so their submodules are rows (copies.py). The rest
+  (traced, or loaded from a file) cannot take hooks: each outermost one is one opaque node,
+  "scripted: not opened", seen through PyTorch's global module hooks; its ops are still
+  counted, only its inside is not broken down.
 """
 
 from __future__ import annotations
 
-import copy
 import io
 import math
 import warnings
@@ -24,13 +26,15 @@ import torch
 from torch import nn
 from torch.nn.modules import module as _module
 from torch.nn.modules.lazy import LazyModuleMixin
-from torch.nn.parameter import UninitializedBuffer, UninitializedParameter, is_lazy
+from torch.nn.parameter import is_lazy
 from torch.nn.utils.rnn import PackedSequence
 from torch.utils.hooks import RemovableHandle
 
 from archviz.errors import ArchvizError
 from archviz.models.registry import input_form
 from archviz.options import MAX_DIM, MAX_ELEMENTS
+from archviz.tracing.copies import NOT_OPENED, open_scripts, shared_copy
+from archviz.tracing.lazy import lazy_hooks, lazy_stand_ins
 
 DEVICES = ("meta", "cpu", "cuda")
 _WRAPPERS = (nn.DataParallel, nn.parallel.DistributedDataParallel)
@@ -59,7 +63,9 @@ def check_device(device: str | torch.device) -> torch.device:
     return target
 
 
-def prepare(model: nn.Module, device: torch.device, dtype) -> tuple[nn.Module, list[str]]:
+def prepare(
+    model: nn.Module, device: torch.device, dtype, open_scripted: bool = True
+) -> tuple[nn.Module, list[str]]:
     """The module to trace in place of `model`, and notes on what was done to trace it."""
     if not isinstance(model, nn.Module):
         raise ArchvizError(
@@ -70,17 +76,40 @@ def prepare(model: nn.Module, device: torch.device, dtype) -> tuple[nn.Module, l
     if isinstance(model, _WRAPPERS):
         notes.append(f"traced the module inside {type(model).__name__}: names lack 'module.'")
         model = model.module
+    swap: dict[int, Any] = {}
     if any(is_lazy(t) for t in chain(model.parameters(), model.buffers())):
         notes.append("lazy modules were initialised on a copy; your model is left as it was")
-        model = _lazy_copy(model, device, dtype)
+        swap = lazy_stand_ins(model, device, dtype)
+    opened: dict[int, Any] = open_scripts(model)[0] if open_scripted else {}
+    if swap or opened:
+        model = _copy(model, swap, opened)
+    if opened:
+        notes.append(
+            "TorchScript modules were opened: their Python classes ran with the scripted "
+            "weights, hooked like any module (the scripted code itself did not run)"
+        )
     if isinstance(model, torch.jit.ScriptModule) and not _fits(model, device, dtype):
         model = _script_copy(model, device, dtype)  # functional_call refuses TorchScript
     for name in script_roots(model).values():
         notes.append(
-            f"{name or 'the model'} is TorchScript: traced as one opaque node "
-            "(its ops are counted; hooks cannot see inside it)"
+            f"{name or 'the model'} is TorchScript ({NOT_OPENED}: traced or loaded, or its "
+            "Python class failed): one node; its ops are counted, its inside is not shown"
         )
     return model, notes
+
+
+def _copy(model: nn.Module, lazy: dict[int, Any], opened: dict[int, Any]) -> nn.Module:
+    """shared_copy, or one line on why the lazy modules cannot be traced on a copy."""
+    try:
+        return shared_copy(model, {**lazy, **opened})
+    except Exception as exc:  # deepcopy runs the model's own __deepcopy__/__reduce__
+        if not lazy:
+            return model  # the TorchScript modules stay closed: one node each
+        raise ArchvizError(
+            f"cannot copy {type(model).__name__} to initialise its lazy modules without "
+            f"touching yours: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            "; run one forward pass first (model(example)) to initialise them"
+        ) from None
 
 
 def script_roots(model: nn.Module) -> dict[nn.Module, str]:
@@ -109,26 +138,9 @@ def register_hooks(
         handles.append(module.register_forward_pre_hook(recorder.pre, with_kwargs=True))
         handles.append(module.register_forward_hook(recorder.post, with_kwargs=True))
         if isinstance(module, LazyModuleMixin) and module.has_uninitialized_params():
-            handles += _lazy_hooks(module, recorder.counter, refresh_params)
+            handles += lazy_hooks(module, names[module], recorder.counter, refresh_params)
     if roots:
         handles += _opaque_hooks(roots, recorder)
-
-
-def _lazy_hooks(module: nn.Module, counter: Any, refresh: Callable[[], None]) -> list:
-    """Pause counting while the module initialises its parameters (random init is not the
-    model's work), then count its parameters before anything returns."""
-
-    def pause(*_: Any) -> None:
-        counter.paused = True
-
-    def resume(*_: Any) -> None:
-        counter.paused = False
-        refresh()
-
-    return [
-        module.register_forward_pre_hook(pause, prepend=True),
-        module.register_forward_pre_hook(resume),
-    ]
 
 
 def _opaque_hooks(roots: Mapping[nn.Module, str], recorder: Any) -> list[RemovableHandle]:
@@ -158,26 +170,19 @@ def numel(tensor: torch.Tensor) -> int:
     return 0 if is_lazy(tensor) else tensor.numel()
 
 
-def _lazy_copy(model: nn.Module, device: torch.device, dtype) -> nn.Module:
-    """A copy whose uninitialised tensors will be created on `device` by the forward."""
-    work = copy.deepcopy(model)
-    for module in work.modules():
-        stores: tuple[dict[str, Any], ...] = (module._parameters, module._buffers)
-        for store, kind in zip(stores, (UninitializedParameter, UninitializedBuffer), strict=True):
-            for key, tensor in store.items():
-                if tensor is not None and is_lazy(tensor):
-                    target = dtype if tensor.dtype.is_floating_point else tensor.dtype
-                    grad = tensor.requires_grad
-                    store[key] = kind(grad, device=device, dtype=target)  # type: ignore[call-arg,arg-type]
-    return work
-
-
 def _script_copy(model: nn.Module, device: torch.device, dtype) -> nn.Module:
     """A TorchScript model's copy on `device` in `dtype` (TorchScript cannot be deep-copied)."""
     buffer = io.BytesIO()
     with warnings.catch_warnings():  # torch.jit.save/load announce their deprecation
         warnings.simplefilter("ignore", FutureWarning)
-        torch.jit.save(model, buffer)
+        try:
+            torch.jit.save(model, buffer)
+        except Exception as exc:  # e.g. a call to a @torch.jit.ignore'd Python function
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ArchvizError(
+                f"cannot move the TorchScript model to {device} to trace it (torch.jit.save "
+                f"refuses it: {first}); trace it where its weights are: --device cpu"
+            ) from None
         buffer.seek(0)
         loaded = torch.jit.load(buffer, map_location=device)
     return loaded.to(dtype) if dtype != torch.float32 else loaded
@@ -217,12 +222,14 @@ def make_inputs(
             "input_size takes shapes such as (1, 3, 224, 224); pass tensors as inputs="
         )
     if not size:
-        raise ArchvizError("give an input_size such as (1, 3, 224, 224), or inputs")
+        raise ArchvizError(
+            "give an input_size such as (1, 3, 224, 224), [(1, 10), ()] for a 0-d input "
+            "beside it, or inputs"
+        )
     sizes: list[Any] = list(size) if isinstance(size[0], (tuple, list)) else [size]
-    for one in sizes:
-        if not all(isinstance(d, int) and d > 0 for d in one):
-            raise ArchvizError(f"malformed input size {tuple(one)}: need positive integers")
-        if max(one) > MAX_DIM or math.prod(one) > MAX_ELEMENTS:
+    for at, one in enumerate(sizes, 1):
+        _check_size(one, at, len(sizes))
+        if max(one, default=0) > MAX_DIM or math.prod(one) > MAX_ELEMENTS:
             raise ArchvizError(
                 f"input size {tuple(one)} is too large: each size at most {MAX_DIM:,} and at "
                 "most 2^62 elements in all; an image is e.g. (1, 3, 224, 224)"
@@ -230,6 +237,18 @@ def make_inputs(
     if len(sizes) == 1:
         return form.build(sizes[0], lambda s: fresh(s, device, dtype)), {}
     return tuple(fresh(tuple(s), device, dtype) for s in sizes), {}
+
+
+def _check_size(one: Any, at: int, count: int) -> None:
+    """One positional input's shape: positive integers; () is a 0-d (scalar) tensor."""
+    where = f"input size #{at} of {count}" if count > 1 else "input size"
+    if not isinstance(one, (tuple, list)):
+        raise ArchvizError(
+            f"{where} is {one!r}, not a shape: give one shape per positional input, () for "
+            "a 0-d tensor; pass other values (numbers, flags) with inputs="
+        )
+    if not all(isinstance(d, int) and d > 0 for d in one):
+        raise ArchvizError(f"malformed {where} {tuple(one)}: need positive integers")
 
 
 def fresh(size: tuple[int, ...], device: torch.device, dtype) -> torch.Tensor:
@@ -287,4 +306,7 @@ def substitutes(model: nn.Module, device: torch.device, dtype) -> dict[str, Any]
             out[key] = torch.empty_like(t, device="meta", dtype=target)
         else:
             out[key] = t.detach().to(device=device, dtype=target)
+        # Parameters counted during the forward (a lazy module's, once it exists) read the
+        # stand-ins: they say "trainable" as the model's own tensors do.
+        out[key].requires_grad_(t.requires_grad and target.is_floating_point)
     return out

@@ -21,9 +21,11 @@ from torch.func import functional_call
 from archviz.errors import ArchvizError
 from archviz.models.describe import Layout, layout
 from archviz.records import Architecture, ModuleRecord, ShapeTree, Trace
+from archviz.tracing.copies import NOT_OPENED, type_name
 from archviz.tracing.counts import architecture, fold_uncalled, param_counts, totals
 from archviz.tracing.dataflow import DataflowRecorder, OpWatcher, PendingNode
 from archviz.tracing.flops import OpCounter
+from archviz.tracing.lazy import lazy_left
 from archviz.tracing.memory_guard import check_fits
 from archviz.tracing.setup import (
     check_device,
@@ -31,9 +33,11 @@ from archviz.tracing.setup import (
     noted,
     prepare,
     register_hooks,
+    script_roots,
     substitutes,
 )
 from archviz.tracing.state import preserved_state
+from archviz.tracing.tree_rows import with_tree_rows
 
 _CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
 
@@ -62,7 +66,21 @@ def trace(
     # before any real allocation: a meta trace bounds what the real one needs
     meta = partial(trace, model, input_size, inputs=inputs, device="meta", dtype=dtype)
     check_fits(model, input_size, inputs, target, dtype, meta)
-    model, notes = prepare(model, target, dtype)
+    prepared, notes = prepare(model, target, dtype)
+    try:
+        result = _run(prepared, input_size, inputs, target, dtype, name)
+    except TraceError:
+        if not script_roots(model):
+            raise
+        # An opened TorchScript module's Python class failed (an attribute TorchScript
+        # ignored, say): trace the scripted modules as they are, one node each.
+        prepared, notes = prepare(model, target, dtype, open_scripted=False)
+        result = _run(prepared, input_size, inputs, target, dtype, name)
+    return noted(result, notes + lazy_left(prepared))
+
+
+def _run(model: nn.Module, input_size, inputs, target: torch.device, dtype, name) -> Trace:
+    """The forward pass with hooks on `model` as prepared, and its records."""
     args, kwargs = make_inputs(model, input_size, inputs, target, dtype)
     names = {m: n for n, m in model.named_modules()}
     params = param_counts(model)
@@ -99,8 +117,8 @@ def trace(
             handle.remove()
         for module, training in modes.items():
             module.train(training)
-    result = recorder.finish(
-        model=name or type(model).__name__,
+    return recorder.finish(
+        model=name or type_name(model),
         device=str(target),
         dtype=str(dtype).removeprefix("torch."),
         inputs=input_tree(args, kwargs),
@@ -113,7 +131,6 @@ def trace(
             _tensor_bytes(args) + _tensor_bytes(kwargs),
         ),
     )
-    return noted(result, notes)
 
 
 @contextmanager
@@ -274,7 +291,7 @@ class _Recorder:
         flops = flops_total - frame.child_flops
         self.records[frame.index] = ModuleRecord(
             name=frame.name,
-            type=type(module).__name__,
+            type=type_name(module),
             depth=frame.depth,
             parent=frame.parent,
             stage=stage,
@@ -297,6 +314,7 @@ class _Recorder:
             output_bytes=out_bytes,
             param_shapes=shapes,
             container=isinstance(module, _CONTAINERS),
+            note=NOT_OPENED if isinstance(module, torch.jit.ScriptModule) else "",
         )
         self._resume()
 
@@ -321,16 +339,25 @@ class _Recorder:
             frame.module, "in_features", None
         )
         hint = f"; it expects {expects} input channels/features" if expects else ""
+        if not frame.name and isinstance(exc, TypeError) and "positional argument" in first:
+            hint = (
+                "; it takes more inputs: archviz.trace(model, [(1, 10), ()]) gives one "
+                "shape per positional input (() is a 0-d tensor)"
+            )
         return TraceError(
-            f"forward pass failed in {where} ({type(frame.module).__name__}) "
+            f"forward pass failed in {where} ({type_name(frame.module)}) "
             f"with input shapes {frame.inputs}: {first}{hint}"
         )
 
     def finish(self, *, model, device, dtype, inputs, output, totals) -> Trace:
         kept = [i for i, r in enumerate(self.records) if r is not None]
-        records = fold_uncalled([r for r in self.records if r is not None], self.params, self.calls)
+        tree = {n: (type_name(m), self.params[n]) for m, n in self.names.items()}
+        rows, moved = with_tree_rows([r for r in self.records if r is not None], tree,
+                                     set(self.calls))  # fmt: skip
+        listed = {*self.calls, *(r.name for r in rows if not r.called)}
+        records = fold_uncalled(rows, self.params, listed)
         uncounted = tuple(sorted(self.counter.uncounted.items()))
-        nodes, edges = self.graph.finish({old: new for new, old in enumerate(kept)})
+        nodes, edges = self.graph.finish(dict(zip(kept, moved, strict=True)))
         return Trace(
             model, inputs, output, device, dtype, records, totals, uncounted, self.arch,
             nodes=nodes, edges=edges,
