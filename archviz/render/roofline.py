@@ -1,0 +1,183 @@
+"""A Roofline as text (table, CSV, JSON) and as a plot (matplotlib SVG/PNG).
+
+Seconds become milliseconds, bytes MB and FLOP/s TFLOP/s here, and only here. The plot
+draws each hardware's roofs (bandwidth x intensity, then the flat peak) on log-log axes,
+and each unit of work as a point on them, sized by its predicted time; the slowest are
+labelled. No model runs here.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any, cast
+
+from tabulate import tabulate
+
+from archviz.analysis.roofline import Roofline, Rollup, Unit
+from archviz.render.units import shape
+
+TOP = 15  # modules listed in the text table (JSON and CSV have all)
+LABELLED = 6  # points labelled on the plot, per hardware
+_COLOURS = ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860")
+
+
+def format_roofline(result: Roofline, fmt: str = "table") -> str:
+    if fmt == "json":
+        return json.dumps(result.to_dict(), indent=2) + "\n"
+    if fmt == "csv":
+        return _csv(result)
+    return roofline_table(result)
+
+
+def roofline_table(result: Roofline, style: str = "simple") -> str:
+    """Hardware, stages (measured beside predicted), blocks, the slowest modules, totals."""
+    names = [hw.name for hw in result.hardware]
+    parts = [
+        f"{result.model}, input {shape(result.input_shapes)}, {result.dtype}",
+        tabulate(hardware_rows(result), "keys", style),
+        "Per stage: predicted = sum over its units of max(FLOPs/peak, bytes/bandwidth)",
+        tabulate(
+            [_rollup_row(r, names) for r in (*result.parts, result.total)], "keys", style
+        ),
+    ]
+    if len(result.blocks) != len(result.parts):
+        parts += ["Per block:", tabulate([_rollup_row(b, names) for b in result.blocks], "keys", style)]  # noqa: E501
+    slow = sorted(result.modules, key=lambda u: -u.seconds[names[0]])[:TOP]
+    parts += [
+        f"Slowest {len(slow)} of {len(result.modules)} units on {names[0]} (bound: c compute, m memory):",  # noqa: E501
+        tabulate([_unit_row(u, names) for u in slow], "keys", style),
+        *(f"Hardware {hw.name}: {hw.source}" for hw in result.hardware),
+        *result.notes,
+    ]
+    return "\n\n".join(parts) + "\n"
+
+
+def hardware_rows(result: Roofline) -> list[dict[str, Any]]:
+    return [
+        {
+            "hardware": hw.name,
+            "what": hw.label,
+            "peak TFLOP/s": f"{hw.peak_flops / 1e12:.4g}",
+            "bandwidth GB/s": f"{hw.bandwidth / 1e9:.4g}",
+            "ridge FLOP/B": f"{hw.ridge:.1f}",
+            "memory GB": f"{hw.memory_bytes / 1e9:.1f}",
+            "ceilings": "measured" if hw.measured else "datasheet",
+        }
+        for hw in result.hardware
+    ]
+
+
+def _rollup_row(rollup: Rollup, names: list[str]) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "stage": rollup.name,
+        "GFLOPs": f"{rollup.flops / 1e9:.3f}",
+        "MB moved": f"{rollup.bytes / 1e6:.1f}",
+        "FLOP/B": f"{rollup.flops / rollup.bytes:.1f}" if rollup.bytes else "-",
+    }
+    for hw in names:
+        row[f"{hw} ms"] = _ms(rollup.seconds[hw])
+        if hw in rollup.measured:
+            measured = rollup.measured[hw]
+            row[f"{hw} measured ms"] = _ms(measured)
+            row[f"{hw} of roof"] = f"{rollup.seconds[hw] / measured:.0%}" if measured else "-"
+    return row
+
+
+def _unit_row(unit: Unit, names: list[str]) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "module": unit.name,
+        "type": unit.type,
+        "GFLOPs": f"{unit.flops / 1e9:.3f}",
+        "MB": f"{unit.bytes / 1e6:.2f}",
+        "FLOP/B": f"{unit.intensity:.1f}" if unit.bytes else "-",
+    }
+    for hw in names:
+        row[f"{hw} ms"] = f"{_ms(unit.seconds[hw])} {unit.bound[hw][0]}"
+    return row
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1e3:.4g}"
+
+
+def _csv(result: Roofline) -> str:
+    """One row per unit: raw FLOPs, bytes and seconds."""
+    import pandas as pd
+
+    records = []
+    for unit in result.modules:
+        record: dict[str, Any] = {
+            "name": unit.name, "type": unit.type, "part": unit.part, "block": unit.block,
+            "flops": unit.flops, "bytes": unit.bytes,
+            "intensity": unit.intensity if unit.bytes else None,
+        }  # fmt: skip
+        for hw in result.hardware:
+            record[f"seconds_{hw.name}"] = unit.seconds[hw.name]
+            record[f"bound_{hw.name}"] = unit.bound[hw.name]
+        records.append(record)
+    return cast(str, pd.DataFrame.from_records(records).to_csv(index=False))
+
+
+def roofline_figure(result: Roofline):
+    """The roofs of each hardware, and the units as points on them sized by their time."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5.2), layout="constrained")
+    plotted = [u for u in result.modules if u.flops and u.bytes]
+    lo = min((u.intensity for u in plotted), default=0.1) / 2
+    hi = max((u.intensity for u in plotted), default=1e3) * 2
+    for i, hw in enumerate(result.hardware):
+        colour = _COLOURS[i % len(_COLOURS)]
+        xs = [lo, hw.ridge, max(hi, hw.ridge * 2)] if hw.ridge > lo else [lo, max(hi, lo * 2)]
+        ax.plot(xs, [min(hw.peak_flops, hw.bandwidth * x) for x in xs], color=colour,
+                label=f"{hw.name}: {hw.label}")  # fmt: skip
+        _points(ax, plotted, hw.name, hw.peak_flops, hw.bandwidth, colour)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("arithmetic intensity (FLOPs per byte moved, unfused)")
+    ax.set_ylabel("FLOP/s at the roof")
+    ax.set_title(f"Roofline: {result.model}, input {shape(result.input_shapes)}, {result.dtype}")
+    ax.legend(frameon=False, loc="lower right", fontsize=8)
+    ax.grid(True, which="major", alpha=0.3)
+    return fig
+
+
+def _points(ax, units: list[Unit], hw: str, peak: float, bandwidth: float, colour: str) -> None:
+    longest = max((u.seconds[hw] for u in units), default=1.0) or 1.0
+    xs = [u.intensity for u in units]
+    ys = [min(peak, bandwidth * x) for x in xs]
+    sizes = [12 + 240 * u.seconds[hw] / longest for u in units]
+    ax.scatter(xs, ys, s=sizes, color=colour, alpha=0.35, edgecolors="none")
+    for unit in sorted(units, key=lambda u: -u.seconds[hw])[:LABELLED]:
+        x = unit.intensity
+        ax.annotate(f"{unit.name} ({_ms(unit.seconds[hw])} ms)", (x, min(peak, bandwidth * x)),
+                    fontsize=6.5, xytext=(4, -9), textcoords="offset points", color=colour)  # fmt: skip
+
+
+def plot_bytes(result: Roofline, fmt: str = "svg") -> bytes:
+    """The figure encoded as SVG (byte-stable: fixed hash salt, no date) or PNG."""
+    import matplotlib.pyplot as plt
+
+    with plt.rc_context(cast(Any, {"svg.hashsalt": "archviz", "font.size": 9})):
+        fig = roofline_figure(result)
+        try:
+            buffer = io.BytesIO()
+            metadata = {"Date": None} if fmt == "svg" else {"Software": None}
+            fig.savefig(buffer, format=fmt, metadata=metadata, dpi=120)
+            return buffer.getvalue()
+        finally:
+            plt.close(fig)
+
+
+def save_roofline_plot(result: Roofline, path: str | Path) -> Path:
+    """Write the plot to `path` (.svg, or .png / .pdf by its suffix), atomically."""
+    from archviz.render.atomic import write_atomic
+
+    target = Path(path)
+    fmt = target.suffix.lower().lstrip(".") or "svg"
+    return write_atomic(target, plot_bytes(result, fmt if fmt in ("svg", "png", "pdf") else "svg"))
