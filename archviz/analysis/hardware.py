@@ -9,14 +9,16 @@ short calibration (archviz.benchmark.ceilings), cached per machine.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from archviz.errors import ArchvizError
+from archviz.options import DTYPES, HARDWARE
 
 TERA, GIGA = 1e12, 1e9
 DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
-DTYPE_NAMES = tuple(DTYPE_BYTES)
+DTYPE_NAMES = DTYPES
 
 
 @dataclass(frozen=True)
@@ -91,7 +93,8 @@ DATASHEETS: dict[str, _Sheet] = {
         "TFLOPS (dense), no bfloat16 units (FP32 rate used), 320 GB/s GDDR6, 16 GB",
     ),
 }
-HARDWARE_NAMES = ("cpu", *DATASHEETS)
+HARDWARE_NAMES = HARDWARE
+assert ("cpu", *DATASHEETS) == HARDWARE_NAMES, "options.HARDWARE lists the datasheets' names"
 
 
 def datasheet(name: str, dtype: str = "float32") -> Hardware:
@@ -123,13 +126,21 @@ def parse_hardware(text: str | Sequence[str]) -> list[str]:
 
 
 def hardware(
-    names: str | Sequence[str], dtype: str = "float32", calibration_size: int | None = None
+    names: str | Sequence[str],
+    dtype: str = "float32",
+    calibration_size: int | None = None,
+    ceilings: bool = True,
 ) -> list[Hardware]:
-    """The chosen hardware at `dtype`; `cpu` is calibrated on first use (then cached)."""
+    """The chosen hardware at `dtype`; `cpu` is calibrated on first use (then cached).
+
+    `ceilings=False` (memory questions) skips the calibration: cpu gets only its RAM.
+    """
     check_dtype(dtype)
     chosen = []
     for name in parse_hardware(names):
-        if name == "cpu":
+        if name == "cpu" and not ceilings:
+            chosen.append(cpu_memory(dtype))
+        elif name == "cpu":
             chosen.append(measured_cpu(dtype, calibration_size))
         else:
             chosen.append(datasheet(name, dtype))
@@ -145,3 +156,12 @@ def measured_cpu(dtype: str = "float32", calibration_size: int | None = None) ->
     return Hardware(
         "cpu", label, dtype, c.peak_flops, c.bandwidth, c.memory_bytes, c.source, measured=True
     )
+
+
+def cpu_memory(dtype: str = "float32") -> Hardware:
+    """This machine as a memory size only (its RAM): no calibration needed."""
+    import psutil
+
+    total = psutil.virtual_memory().total
+    return Hardware("cpu", "this machine's RAM", dtype, math.nan, math.nan, total,
+                    "total RAM reported by the operating system (psutil)")  # fmt: skip

@@ -34,16 +34,17 @@ BYTES_NOTE = (
     "kernel reads and writes (fusion moves less; cache misses move more)"
 )
 # Ops that only re-describe a tensor's memory: no FLOPs, no bytes moved.
-VIEW_OPS = frozenset(
-    "view reshape transpose permute flatten unflatten getitem split chunk unbind squeeze "
-    "unsqueeze expand expand_as view_as narrow select t T mT movedim swapaxes "
-    "as_strided size dim".split()
-)
+VIEW_OPS = frozenset((
+    "view", "reshape", "transpose", "permute", "flatten", "unflatten", "getitem", "split",
+    "chunk", "unbind", "squeeze", "unsqueeze", "expand", "expand_as", "view_as", "narrow",
+    "select", "t", "T", "mT", "movedim", "swapaxes", "as_strided", "size", "dim",
+))  # fmt: skip
 # Ops whose FLOPs the trace counts as 2 x MACs (the rest of a module's own work is elementwise).
-MATMUL_OPS = frozenset(
-    "matmul mm bmm addmm baddbmm einsum linear bilinear scaled_dot_product_attention "
-    "conv1d conv2d conv3d conv_transpose1d conv_transpose2d conv_transpose3d".split()
-)
+MATMUL_OPS = frozenset((
+    "matmul", "mm", "bmm", "addmm", "baddbmm", "einsum", "linear", "bilinear",
+    "scaled_dot_product_attention", "conv1d", "conv2d", "conv3d", "conv_transpose1d",
+    "conv_transpose2d", "conv_transpose3d",
+))  # fmt: skip
 STEM, HEAD, WHOLE = "stem", "head", "model"
 
 
@@ -272,8 +273,8 @@ def elements(tree: ShapeTree) -> int:
         return 0
     if isinstance(tree, tuple) and all(isinstance(d, int) for d in tree):
         return math.prod(tree)  # type: ignore[arg-type]
-    items = tree.values() if isinstance(tree, dict) else tree
-    return sum(elements(t) for t in items)  # type: ignore[arg-type]
+    items: Any = tree.values() if isinstance(tree, dict) else tree
+    return sum(elements(t) for t in items)
 
 
 def _timed(unit: Unit, hardware: Sequence[Hardware]) -> Unit:

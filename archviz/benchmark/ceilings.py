@@ -10,6 +10,7 @@ torch version) in ~/.cache/archviz (or $ARCHVIZ_CACHE_DIR), one file per machine
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -125,7 +126,5 @@ def _write(path: Path, data: dict) -> None:
     """Best effort: a read-only home still gets its figures, just measured every time."""
     from archviz.render.atomic import write_atomic
 
-    try:
+    with contextlib.suppress(Exception):
         write_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
-    except Exception:
-        pass

@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import io
 import json
+import math
 from pathlib import Path
 from typing import Any, cast
 
 from tabulate import tabulate
 
-from archviz.analysis.roofline import Roofline, Rollup, Unit
+from archviz.analysis.roofline import Rollup, Roofline, Unit
 from archviz.render.units import shape
 
 TOP = 15  # modules listed in the text table (JSON and CSV have all)
-LABELLED = 6  # points labelled on the plot, per hardware
+LABELLED = 5  # points labelled on the plot, per hardware
 _COLOURS = ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860")
 
 
@@ -38,12 +39,13 @@ def roofline_table(result: Roofline, style: str = "simple") -> str:
         f"{result.model}, input {shape(result.input_shapes)}, {result.dtype}",
         tabulate(hardware_rows(result), "keys", style),
         "Per stage: predicted = sum over its units of max(FLOPs/peak, bytes/bandwidth)",
-        tabulate(
-            [_rollup_row(r, names) for r in (*result.parts, result.total)], "keys", style
-        ),
+        tabulate([_rollup_row(r, names) for r in (*result.parts, result.total)], "keys", style),
     ]
     if len(result.blocks) != len(result.parts):
-        parts += ["Per block:", tabulate([_rollup_row(b, names) for b in result.blocks], "keys", style)]  # noqa: E501
+        parts += [
+            "Per block:",
+            tabulate([_rollup_row(b, names) for b in result.blocks], "keys", style),
+        ]
     slow = sorted(result.modules, key=lambda u: -u.seconds[names[0]])[:TOP]
     parts += [
         f"Slowest {len(slow)} of {len(result.modules)} units on {names[0]} (bound: c compute, m memory):",  # noqa: E501
@@ -137,6 +139,7 @@ def roofline_figure(result: Roofline):
         ax.plot(xs, [min(hw.peak_flops, hw.bandwidth * x) for x in xs], color=colour,
                 label=f"{hw.name}: {hw.label}")  # fmt: skip
         _points(ax, plotted, hw.name, hw.peak_flops, hw.bandwidth, colour)
+        _measured(ax, result.parts, hw.name, colour)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("arithmetic intensity (FLOPs per byte moved, unfused)")
@@ -153,10 +156,29 @@ def _points(ax, units: list[Unit], hw: str, peak: float, bandwidth: float, colou
     ys = [min(peak, bandwidth * x) for x in xs]
     sizes = [12 + 240 * u.seconds[hw] / longest for u in units]
     ax.scatter(xs, ys, s=sizes, color=colour, alpha=0.35, edgecolors="none")
-    for unit in sorted(units, key=lambda u: -u.seconds[hw])[:LABELLED]:
+    labelled: list[float] = []
+    stacked = {True: 0, False: 0}  # labels so far on the flat roof / on the slope
+    for unit in sorted(units, key=lambda u: -u.seconds[hw]):
         x = unit.intensity
-        ax.annotate(f"{unit.name} ({_ms(unit.seconds[hw])} ms)", (x, min(peak, bandwidth * x)),
-                    fontsize=6.5, xytext=(4, -9), textcoords="offset points", color=colour)  # fmt: skip
+        if len(labelled) == LABELLED or any(abs(math.log(x / seen)) < 0.35 for seen in labelled):
+            continue
+        flat = x > peak / bandwidth
+        offset = (-60, -16 - 11 * stacked[flat]) if flat else (6, 6 + 11 * stacked[flat])
+        stacked[flat] += 1
+        ax.annotate(f"{unit.name} {_ms(unit.seconds[hw])} ms", (x, min(peak, bandwidth * x)),
+                    fontsize=6.5, xytext=offset, textcoords="offset points", color=colour,
+                    arrowprops={"arrowstyle": "-", "color": colour, "lw": 0.4})  # fmt: skip
+        labelled.append(x)
+
+
+def _measured(ax, parts: tuple[Rollup, ...], hw: str, colour: str) -> bool:
+    """Each measured stage as a cross at its intensity and its measured FLOP/s."""
+    done = [p for p in parts if p.measured.get(hw) and p.flops and p.bytes]
+    if done:
+        ax.scatter([p.flops / p.bytes for p in done], [p.flops / p.measured[hw] for p in done],
+                   marker="x", color=colour, s=28, linewidths=1.2,
+                   label=f"{hw}: stages as measured")  # fmt: skip
+    return bool(done)
 
 
 def plot_bytes(result: Roofline, fmt: str = "svg") -> bytes:
