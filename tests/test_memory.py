@@ -123,3 +123,14 @@ def test_memory_command_json(tmp_path) -> None:
 def test_memory_bad_input_exits_2(args: list[str], message: str) -> None:
     code, _, err = run("memory", "resnet18", *args)
     assert code == 2 and message in err and "Traceback" not in err
+
+
+def test_attention_saves_on_meta_what_a_cpu_run_saves() -> None:
+    # On meta scaled_dot_product_attention would take its math path and save the 2x2x5x5
+    # attention matrix; a CPU picks its flash kernel (output + log-sum-exp). Steered alike:
+    from torchvision.models.vision_transformer import EncoderBlock
+
+    block = EncoderBlock(num_heads=2, hidden_dim=8, mlp_dim=16, dropout=0.0, attention_dropout=0.0)
+    meta = saved_tensors(block, (2, 5, 8))
+    cpu = saved_tensors(block, (2, 5, 8), device="cpu")
+    assert (meta.bytes, meta.storages) == (cpu.bytes, cpu.storages)

@@ -6,18 +6,24 @@ packs passes through a hook, which notes its storage. Each storage counts once (
 output saved by it and by the next conv is one buffer); the parameters' and buffers'
 storages are left out (they are the weights, counted apart). On `meta` nothing is
 allocated, so a model of any size is measured in milliseconds; the same hooks on a CPU
-run give the same figure, which the tests check.
+run give the same figure, which the tests check. One op chooses its kernel by device:
+on meta, `scaled_dot_product_attention` always takes its math path (which saves the
+attention matrix), where a CPU picks its flash kernel (which saves the output and the
+log-sum-exp); on meta it is steered to the kernel the CPU would pick.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 from torch.func import functional_call
+from torch.nn import functional as F
+from torch.nn.attention import SDPBackend
 
 from archviz.tracing.setup import check_device, make_inputs, prepare
 from archviz.tracing.state import preserved_state
@@ -71,6 +77,7 @@ def saved_tensors(
             torch.enable_grad(),
             preserved_state(model),
             torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t),
+            _attention_as_on_cpu() if target.type == "meta" else nullcontext(),
         ):
             output = functional_call(model, stand_ins, args, kwargs, tie_weights=True)
         del output
@@ -95,3 +102,57 @@ def _stand_ins(model: nn.Module, device: torch.device, dtype: torch.dtype) -> di
         grad = isinstance(tensor, nn.Parameter) and tensor.requires_grad
         out[key] = copy.requires_grad_(grad and copy.is_floating_point())
     return out
+
+
+_FLASH = int(SDPBackend.FLASH_ATTENTION)
+_SDPA_ARGS = ("query", "key", "value", "attn_mask", "dropout_p", "is_causal", "scale", "enable_gqa")
+
+
+@contextmanager
+def _attention_as_on_cpu() -> Iterator[None]:
+    """On meta, run scaled_dot_product_attention with the kernel a CPU would choose.
+
+    Patched where callers look it up (torch.nn.functional's attribute: nn.MultiheadAttention
+    and transformers both call it through there), and restored whatever happens.
+    """
+    original = F.scaled_dot_product_attention
+
+    def attention(*args: Any, **kwargs: Any) -> Any:
+        call = {"attn_mask": None, "dropout_p": 0.0, "is_causal": False, "scale": None}
+        call.update(zip(_SDPA_ARGS, args, strict=False))
+        call.update(kwargs)
+        q = call["query"]
+        if q.device.type != "meta" or call.get("enable_gqa") or _cpu_choice(call) != _FLASH:
+            return original(*args, **kwargs)
+        return torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(
+            q, call["key"], call["value"], call["dropout_p"], call["is_causal"],
+            attn_mask=call["attn_mask"], scale=call["scale"],
+        )[0]  # fmt: skip
+
+    F.scaled_dot_product_attention = attention
+    try:
+        yield
+    finally:
+        F.scaled_dot_product_attention = original
+
+
+def _cpu_choice(call: dict[str, Any]) -> int:
+    """The backend a CPU picks for these shapes, asked with stand-ins that hold one row."""
+
+    def like(t: Any) -> Any:
+        if not isinstance(t, torch.Tensor):
+            return t
+        row = torch.zeros(t.shape[-1], dtype=t.dtype, requires_grad=t.requires_grad)
+        return row.expand(t.shape)
+
+    return int(
+        torch._fused_sdp_choice(
+            like(call["query"]),
+            like(call["key"]),
+            like(call["value"]),
+            like(call["attn_mask"]),
+            call["dropout_p"],
+            call["is_causal"],
+            scale=call["scale"],
+        )  # fmt: skip
+    )
