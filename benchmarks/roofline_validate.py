@@ -56,8 +56,9 @@ def roofline_rows(name: str) -> list[str]:
     shown = r.parts if len(blocks) <= 4 else [r.parts[0], *_merge(blocks), r.parts[-1]]
     for part in [*shown, r.total]:
         predicted, measured = part.seconds["cpu"], part.measured["cpu"]
+        bound = "yes" if predicted <= measured else "NO"
         rows.append(f"| {name} | {part.name} | {predicted * 1e3:.1f} | {measured * 1e3:.1f} | "
-                    f"{predicted / measured:.0%} | {'yes' if predicted <= measured else 'NO'} |")  # fmt: skip
+                    f"{predicted / measured:.0%} | {bound} |")  # fmt: skip
     hw = r.hardware[0]
     print(f"{name}: cpu ceilings {hw.peak_flops / 1e9:.1f} GFLOP/s, {hw.bandwidth / 1e9:.2f} GB/s",
           file=sys.stderr)  # fmt: skip

@@ -104,7 +104,7 @@ def _stand_ins(model: nn.Module, device: torch.device, dtype: torch.dtype) -> di
     return out
 
 
-_FLASH = int(SDPBackend.FLASH_ATTENTION)
+_FLASH = SDPBackend.FLASH_ATTENTION.value
 _SDPA_ARGS = ("query", "key", "value", "attn_mask", "dropout_p", "is_causal", "scale", "enable_gqa")
 
 
@@ -118,7 +118,8 @@ def _attention_as_on_cpu() -> Iterator[None]:
     original = F.scaled_dot_product_attention
 
     def attention(*args: Any, **kwargs: Any) -> Any:
-        call = {"attn_mask": None, "dropout_p": 0.0, "is_causal": False, "scale": None}
+        call: dict[str, Any] = {"attn_mask": None, "dropout_p": 0.0, "is_causal": False}
+        call["scale"] = None
         call.update(zip(_SDPA_ARGS, args, strict=False))
         call.update(kwargs)
         q = call["query"]
@@ -154,5 +155,5 @@ def _cpu_choice(call: dict[str, Any]) -> int:
             call["dropout_p"],
             call["is_causal"],
             scale=call["scale"],
-        )  # fmt: skip
+        )
     )
