@@ -239,3 +239,14 @@ def _notes(train: bool, per_token: int) -> tuple[str, ...]:
     notes.append("total: " + ("params + buffers + grads + optimizer + activations" if train
                               else "params + buffers + inference peak + KV cache"))  # fmt: skip
     return tuple(notes)
+
+
+def inference_fits(trace: Trace, chosen: Sequence[Hardware]) -> dict[str, int]:
+    """The largest inference batch per hardware from one trace (no model run): weights and
+    buffers fixed, the graph's activation peak taken as proportional to the batch."""
+    item = DTYPE_BYTES.get(trace.dtype, 4)
+    first = trace.nodes[0].output_shapes if trace.nodes else None
+    batch = first[0] if isinstance(first, tuple) and first and isinstance(first[0], int) else 1
+    fixed = trace.totals.param_bytes + trace.totals.buffer_bytes
+    per_sample = -(-inference_peak(trace, item) // max(1, batch))
+    return {hw.name: _largest_batch(hw.memory_bytes, fixed, per_sample) for hw in chosen}
