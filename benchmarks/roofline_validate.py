@@ -124,21 +124,37 @@ def one_step(name: str) -> dict[str, int]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--models", default="resnet50,vit_b_16,gpt2")
+    parser.add_argument("--checks", default="roofline,saved,rss", help="which tables to print")
     parser.add_argument("--step", help=argparse.SUPPRESS)  # internal: one training step
     args = parser.parse_args()
     if args.step:
         print(json.dumps(one_step(args.step)))
         return
-    names = args.models.split(",")
+    names, checks = args.models.split(","), args.checks.split(",")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads\n")
+    if "roofline" in checks:
+        _roofline_table(names)
+    if "saved" in checks:
+        _saved_table(names)
+    if "rss" in checks:
+        _rss_table(names)
+
+
+def _roofline_table(names: list[str]) -> None:
     print("| model | stage | predicted ms | measured ms | of roof | lower bound |")
     print("|---|---|---:|---:|---:|---|")
     for name in names:
         print("\n".join(roofline_rows(name)), flush=True)
+
+
+def _saved_table(names: list[str]) -> None:
     print("\n| model | input | saved on meta (B) | saved on CPU (B) | storages | equal |")
     print("|---|---|---:|---:|---:|---|")
     for name in names:
         print("\n".join(saved_rows(name)), flush=True)
+
+
+def _rss_table(names: list[str]) -> None:
     print("\n| model | input | activations MiB | forward RSS growth MiB | diff | "
           "+ grads + AdamW MiB | step RSS growth MiB | diff |")  # fmt: skip
     print("|---|---|---:|---:|---:|---:|---:|---:|")

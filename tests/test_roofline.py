@@ -56,6 +56,13 @@ def test_bound_is_the_slower_of_compute_and_memory(linear_roofline) -> None:
     assert predict(1000, 10, SLOW) == (10.0, "compute")  # 1000/100 = 10 s vs 10/10 = 1 s
 
 
+def test_bytes_that_fit_the_measured_cache_are_charged_at_its_rate() -> None:
+    cpu = Hardware("cpu", "test", "float32", 100.0, 10.0, 10**9, "test", True, 100, 100.0)
+    # 150 bytes: 100 fit the cache (100/100 = 1 s), 50 from memory (50/10 = 5 s) -> 6 s
+    assert predict(0, 150, cpu) == (6.0, "memory")
+    assert predict(0, 150, SLOW) == (15.0, "memory")  # no cache measured: 150/10
+
+
 def test_bytes_follow_the_dtype() -> None:
     half = roofline(trace(nn.Linear(4, 3), (2, 4)), [datasheet("h100", "bfloat16")], "bfloat16")
     assert half.modules[0].bytes == 29 * 2  # the same 29 elements at 2 bytes

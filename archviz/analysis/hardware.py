@@ -33,6 +33,10 @@ class Hardware:
     memory_bytes: int
     source: str  # where the figures come from
     measured: bool = False  # True for ceilings measured on this machine
+    # Where measured: the last-level cache and its bandwidth. Data that fits there may be
+    # served from it on a repeated forward, so a lower bound charges it at this rate.
+    cache_bytes: int = 0
+    cache_bandwidth: float = 0.0
 
     @property
     def ridge(self) -> float:
@@ -154,8 +158,9 @@ def measured_cpu(dtype: str = "float32", calibration_size: int | None = None) ->
     c = cpu_ceilings(dtype, size=calibration_size)
     label = f"this CPU ({c.cpu}, {c.threads} threads)"
     return Hardware(
-        "cpu", label, dtype, c.peak_flops, c.bandwidth, c.memory_bytes, c.source, measured=True
-    )
+        "cpu", label, dtype, c.peak_flops, c.bandwidth, c.memory_bytes, c.source, True,
+        c.cache_bytes, max(c.cache_bandwidth, c.bandwidth) if c.cache_bytes else 0.0,
+    )  # fmt: skip
 
 
 def cpu_memory(dtype: str = "float32") -> Hardware:

@@ -143,8 +143,15 @@ def with_measured(result: Roofline, hw: str, parts: dict[str, float], total: flo
 
 
 def predict(flops: float, nbytes: float, hw: Hardware) -> tuple[float, str]:
-    """max(FLOPs / peak, bytes / bandwidth), and which of the two it is."""
-    compute, memory = flops / hw.peak_flops, nbytes / hw.bandwidth
+    """max(FLOPs / peak, bytes / bandwidth), and which of the two it is.
+
+    Where the hardware's last-level cache was measured, the bytes that fit in it are
+    charged at the cache's rate (they may be served from it), the rest at memory's.
+    """
+    cached = min(nbytes, hw.cache_bytes) if hw.cache_bandwidth else 0
+    compute = flops / hw.peak_flops
+    memory = cached / hw.cache_bandwidth if cached else 0.0
+    memory += (nbytes - cached) / hw.bandwidth
     return (compute, "compute") if compute >= memory else (memory, "memory")
 
 
@@ -304,6 +311,8 @@ def _hardware_dict(hw: Hardware) -> dict[str, Any]:
         "source": hw.source,
         "label": hw.label,
         "measured": hw.measured,
+        "cache_bytes": hw.cache_bytes,
+        "cache_bandwidth": hw.cache_bandwidth,
     }
 
 

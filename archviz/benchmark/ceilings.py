@@ -26,6 +26,7 @@ from archviz.benchmark.environment import _cpu_model
 DEFAULT_GEMM = 2048  # n of the n x n x n matmul: 17 GFLOP, well past the caches
 DEFAULT_COPY_MB = 256  # per tensor: far beyond any L3
 REPEATS = 5
+CACHE_REPEATS = 50
 SIZE_ENV = "ARCHVIZ_CALIBRATION_SIZE"  # a smaller GEMM n (and copy in MB = n // 8) for tests
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -43,13 +44,17 @@ class Ceilings:
     threads: int
     cpu: str
     torch_version: str
+    cache_bytes: int = 0  # the last-level cache; 0 where the OS does not say
+    cache_bandwidth: float = 0.0  # bytes/s copying a buffer that stays in that cache
 
     @property
     def source(self) -> str:
         return (
             f"measured on this machine ({self.cpu}, {self.threads} threads, torch "
             f"{self.torch_version}): best of {REPEATS} {self.gemm_n}^3 {self.dtype} matmuls, "
-            f"best of {REPEATS} copies of {self.copy_bytes / 2**20:.0f} MiB"
+            f"best of {REPEATS} copies of {self.copy_bytes / 2**20:.0f} MiB; cache "
+            f"{self.cache_bytes / 2**20:.0f} MiB at {self.cache_bandwidth / 1e9:.1f} GB/s "
+            f"(best of {CACHE_REPEATS} copies of a quarter of it)"
         )
 
 
@@ -71,8 +76,9 @@ def cpu_ceilings(dtype: str = "float32", size: int | None = None) -> Ceilings:
     path = cache_path()
     cached = _read(path)
     key = f"{dtype}-{n}"
-    if key in cached:
+    if key in cached and "cache_bytes" in cached[key]:
         return Ceilings(**cached[key])
+    cache = last_level_cache()
     found = Ceilings(
         dtype=dtype,
         peak_flops=gemm_rate(n, _DTYPES[dtype]),
@@ -83,6 +89,8 @@ def cpu_ceilings(dtype: str = "float32", size: int | None = None) -> Ceilings:
         threads=torch.get_num_threads(),
         cpu=_cpu_model(),
         torch_version=torch.__version__,
+        cache_bytes=cache,
+        cache_bandwidth=copy_rate(cache // 4, CACHE_REPEATS) if cache else 0.0,
     )
     cached[key] = asdict(found)
     _write(path, cached)
@@ -103,6 +111,21 @@ def copy_rate(nbytes: int, repeats: int = REPEATS) -> float:
     dst = torch.empty_like(src)
     dst.copy_(src)
     return 2 * nbytes / _best(lambda: dst.copy_(src), repeats)
+
+
+def last_level_cache() -> int:
+    """Bytes of the largest CPU cache Linux reports (sysfs); 0 where it says nothing."""
+    sizes = []
+    for entry in Path("/sys/devices/system/cpu/cpu0/cache").glob("index*"):
+        try:
+            kind = (entry / "type").read_text().strip()
+            text = (entry / "size").read_text().strip().upper()
+        except OSError:
+            continue
+        units = {"K": 2**10, "M": 2**20, "G": 2**30}
+        if kind != "Instruction" and text[:-1].isdigit() and text[-1] in units:
+            sizes.append(int(text[:-1]) * units[text[-1]])
+    return max(sizes, default=0)
 
 
 def _best(run, repeats: int) -> float:

@@ -63,6 +63,9 @@ def hardware_rows(result: Roofline) -> list[dict[str, Any]]:
             "what": hw.label,
             "peak TFLOP/s": f"{hw.peak_flops / 1e12:.4g}",
             "bandwidth GB/s": f"{hw.bandwidth / 1e9:.4g}",
+            "cache": f"{hw.cache_bytes / 2**20:.0f} MiB at {hw.cache_bandwidth / 1e9:.4g} GB/s"
+            if hw.cache_bandwidth
+            else "-",
             "ridge FLOP/B": f"{hw.ridge:.1f}",
             "memory GB": f"{hw.memory_bytes / 1e9:.1f}",
             "ceilings": "measured" if hw.measured else "datasheet",
@@ -138,6 +141,12 @@ def roofline_figure(result: Roofline):
         xs = [lo, hw.ridge, max(hi, hw.ridge * 2)] if hw.ridge > lo else [lo, max(hi, lo * 2)]
         ax.plot(xs, [min(hw.peak_flops, hw.bandwidth * x) for x in xs], color=colour,
                 label=f"{hw.name}: {hw.label}")  # fmt: skip
+        if hw.cache_bandwidth:
+            knee = hw.peak_flops / hw.cache_bandwidth
+            xs = [lo, knee, max(hi, knee * 2)] if knee > lo else [lo, max(hi, lo * 2)]
+            ax.plot(xs, [min(hw.peak_flops, hw.cache_bandwidth * x) for x in xs], color=colour,
+                    linestyle="--", linewidth=0.8,
+                    label=f"{hw.name}: its {hw.cache_bytes / 2**20:.0f} MiB cache")  # fmt: skip
         _points(ax, plotted, hw.name, hw.peak_flops, hw.bandwidth, colour)
         _measured(ax, result.parts, hw.name, colour)
     ax.set_xscale("log")
@@ -153,7 +162,7 @@ def roofline_figure(result: Roofline):
 def _points(ax, units: list[Unit], hw: str, peak: float, bandwidth: float, colour: str) -> None:
     longest = max((u.seconds[hw] for u in units), default=1.0) or 1.0
     xs = [u.intensity for u in units]
-    ys = [min(peak, bandwidth * x) for x in xs]
+    ys = [u.flops / u.seconds[hw] for u in units]  # on its roof (between them, with a cache)
     sizes = [12 + 240 * u.seconds[hw] / longest for u in units]
     ax.scatter(xs, ys, s=sizes, color=colour, alpha=0.35, edgecolors="none")
     labelled: list[float] = []
@@ -165,7 +174,7 @@ def _points(ax, units: list[Unit], hw: str, peak: float, bandwidth: float, colou
         flat = x > peak / bandwidth
         offset = (-60, -16 - 11 * stacked[flat]) if flat else (6, 6 + 11 * stacked[flat])
         stacked[flat] += 1
-        ax.annotate(f"{unit.name} {_ms(unit.seconds[hw])} ms", (x, min(peak, bandwidth * x)),
+        ax.annotate(f"{unit.name} {_ms(unit.seconds[hw])} ms", (x, unit.flops / unit.seconds[hw]),
                     fontsize=6.5, xytext=offset, textcoords="offset points", color=colour,
                     arrowprops={"arrowstyle": "-", "color": colour, "lw": 0.4})  # fmt: skip
         labelled.append(x)
