@@ -134,6 +134,7 @@ def hardware(
     dtype: str = "float32",
     calibration_size: int | None = None,
     ceilings: bool = True,
+    recalibrate: bool = False,
 ) -> list[Hardware]:
     """The chosen hardware at `dtype`; `cpu` is calibrated on first use (then cached).
 
@@ -145,17 +146,19 @@ def hardware(
         if name == "cpu" and not ceilings:
             chosen.append(cpu_memory(dtype))
         elif name == "cpu":
-            chosen.append(measured_cpu(dtype, calibration_size))
+            chosen.append(measured_cpu(dtype, calibration_size, recalibrate))
         else:
             chosen.append(datasheet(name, dtype))
     return chosen
 
 
-def measured_cpu(dtype: str = "float32", calibration_size: int | None = None) -> Hardware:
+def measured_cpu(
+    dtype: str = "float32", calibration_size: int | None = None, recalibrate: bool = False
+) -> Hardware:
     """This machine's CPU at `dtype`: its ceilings measured (or read from the cache)."""
     from archviz.benchmark.ceilings import cpu_ceilings
 
-    c = cpu_ceilings(dtype, size=calibration_size)
+    c = cpu_ceilings(dtype, size=calibration_size, recalibrate=recalibrate)
     label = f"this CPU ({c.cpu}, {c.threads} threads)"
     return Hardware(
         "cpu", label, dtype, c.peak_flops, c.bandwidth, c.memory_bytes, c.source, True,

@@ -33,6 +33,7 @@ def roofline_of(
     measure: bool = False,
     min_run_time: float = 1.0,
     calibration_size: int | None = None,
+    recalibrate: bool = False,
     name: str | None = None,
 ) -> Roofline:
     """The roofline of `model` at `dtype` on each hardware; measured too with `measure`."""
@@ -42,7 +43,7 @@ def roofline_of(
     module = resolve_model(model)
     label = name or (model if isinstance(model, str) else type(model).__name__)
     traced = trace(module, input_size, inputs=inputs, dtype=TORCH_DTYPES[dtype], name=label)
-    chosen = hardware(hardware_names, dtype, calibration_size)
+    chosen = hardware(hardware_names, dtype, calibration_size, recalibrate=recalibrate)
     result = roofline(traced, chosen, dtype)
     if measure:
         result = _measure(result, module, input_size, inputs, chosen, min_run_time)

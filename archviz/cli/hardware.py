@@ -19,6 +19,9 @@ from archviz.options import OPTIMIZERS, parse_shape
 @click.option(
     "--measure", is_flag=True, help="Also time each stage here (CPU, and CUDA if present)."
 )
+@click.option(
+    "--recalibrate", is_flag=True, help="Measure this CPU's ceilings again (on a quiet machine)."
+)
 @format_option("roofline")
 @click.option(
     "-o",
@@ -40,6 +43,7 @@ def roofline_cmd(
     dtype: str,
     hardware_names: str,
     measure: bool,
+    recalibrate: bool,
     fmt: str,
     plot: Path,
     save: Path | None,
@@ -52,10 +56,11 @@ def roofline_cmd(
 
     size = parse_shape(input_size) if input_size else None
     if "cpu" in hardware_names:
-        say("archviz: measuring this CPU's ceilings (cached after the first run)")
+        say("archviz: this CPU's ceilings: measured once (a few seconds), then cached")
     result = roofline_of(
-        model, size, dtype=dtype, hardware_names=hardware_names, measure=measure, name=model
-    )
+        model, size, dtype=dtype, hardware_names=hardware_names, measure=measure,
+        recalibrate=recalibrate, name=model,
+    )  # fmt: skip
     text = format_roofline(result, fmt)
     write_text(text, None)
     if save is not None:
