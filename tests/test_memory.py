@@ -134,3 +134,9 @@ def test_attention_saves_on_meta_what_a_cpu_run_saves() -> None:
     meta = saved_tensors(block, (2, 5, 8))
     cpu = saved_tensors(block, (2, 5, 8), device="cpu")
     assert (meta.bytes, meta.storages) == (cpu.bytes, cpu.storages)
+
+
+def test_weights_are_counted_at_the_dtype() -> None:
+    # Linear(4, 3): 15 parameters at 2 bytes in bfloat16; AdamW keeps two states alike
+    m = memory_of(nn.Linear(4, 3), 2, (2, 4), train=True, dtype="bfloat16", hardware_names="")
+    assert (m.params_bytes, m.grads_bytes, m.optimizer_bytes) == (30, 30, 60)

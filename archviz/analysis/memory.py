@@ -154,14 +154,15 @@ def memory_of(
     state = optimizer_bytes(totals.trainable, optimizer, item) if train else 0
     per_token = kv_cache_per_token(module, item)
     varying = [m.saved if train else m.peak + per_token * m.tokens for m in (one, two)]
-    fixed = totals.param_bytes + totals.buffer_bytes + grads + state
+    params = totals.params * item  # at the dtype: the model is cast to it
+    fixed = params + totals.buffer_bytes + grads + state
     total = fixed + varying[0]
     slope = max(0, (varying[1] - varying[0]) // batch)
     chosen = hardware(hardware_names, dtype, ceilings=False) if hardware_names else []
     fits = {hw.name: _largest_batch(hw.memory_bytes, total - slope * batch, slope) for hw in chosen}
     return MemoryEstimate(
         model=one.trace.model, batch=batch, input_shapes=one.trace.input_shapes, dtype=dtype,
-        train=train, optimizer=optimizer, params_bytes=totals.param_bytes,
+        train=train, optimizer=optimizer, params_bytes=params,
         buffers_bytes=totals.buffer_bytes, grads_bytes=grads, optimizer_bytes=state,
         activations_bytes=one.saved, peak_bytes=one.peak, kv_cache_bytes=per_token * one.tokens,
         kv_cache_bytes_per_token=per_token, total_bytes=total, per_sample_bytes=slope,
@@ -247,6 +248,6 @@ def inference_fits(trace: Trace, chosen: Sequence[Hardware]) -> dict[str, int]:
     item = DTYPE_BYTES.get(trace.dtype, 4)
     first = trace.nodes[0].output_shapes if trace.nodes else None
     batch = first[0] if isinstance(first, tuple) and first and isinstance(first[0], int) else 1
-    fixed = trace.totals.param_bytes + trace.totals.buffer_bytes
+    fixed = trace.totals.params * item + trace.totals.buffer_bytes
     per_sample = -(-inference_peak(trace, item) // max(1, batch))
     return {hw.name: _largest_batch(hw.memory_bytes, fixed, per_sample) for hw in chosen}

@@ -79,7 +79,7 @@ def _measure(
     dtype = TORCH_DTYPES[result.dtype]
     for device, hw in targets:
         args, kwargs = _inputs(module, input_size, inputs, device, dtype)
-        with _no_tf32():
+        with _NoTf32():
             times = time_segments(
                 prepared(module, device, dtype), args, kwargs, result.boundaries,
                 device=device, min_run_time=min_run_time,
@@ -112,7 +112,7 @@ def _cast(dtype: torch.dtype):
     return cast
 
 
-class _no_tf32:
+class _NoTf32:
     """float32 on CUDA means FP32: cuDNN would otherwise run convolutions in TF32, past
     the FP32 roof the prediction uses."""
 
