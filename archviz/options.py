@@ -114,7 +114,7 @@ COMMANDS: dict[str, Command] = {
         "Predict each module's time on CPU and GPUs from the trace: FLOPs, bytes, roofline.",
         (
             "archviz roofline resnet50 --hardware cpu,h100 --measure",
-            "archviz roofline torchvision:vit_b_16 --dtype bfloat16 --format json -o vit.json",
+            "archviz roofline torchvision:vit_b_16 --dtype bfloat16 --format json --save v.json",
         ),
     ),
     "memory": Command(

@@ -170,10 +170,12 @@ def test_roofline_command(tmp_path: Path, monkeypatch) -> None:
         (["--hardware", "tpu"], "unknown hardware 'tpu'"),
         (["--dtype", "int8"], "Invalid value for '--dtype'"),
         (["--input", "1x3xfoo"], "malformed input shape"),
+        (["-o", "plot.json"], "name it .svg, .png or .pdf"),
     ],
 )
 def test_roofline_bad_input_exits_2(args: list[str], message: str, tmp_path: Path) -> None:
-    code, _, err = run("roofline", "resnet18", "-o", str(tmp_path / "r.svg"), *args)
+    code, _, err = run("roofline", "resnet18", "--hardware", "h100", "--input", "1x3x32x32",
+                       "-o", str(tmp_path / "r.svg"), *args)  # fmt: skip
     assert code == 2 and message in err and "Traceback" not in err
 
 
@@ -189,3 +191,22 @@ def test_prediction_is_a_lower_bound_on_cuda() -> None:
     for part in r.parts:
         assert part.seconds[name] <= part.measured[name] * 1.02, part.name  # 2%: timer jitter
     assert not math.isnan(r.attained(name) or math.nan)
+
+
+def test_explorer_boxes_carry_predicted_time() -> None:
+    from archviz.render.explore import page_data
+
+    traced = trace(ConvNet(), (1, 3, 10, 10))
+    total = roofline(traced, [datasheet("h100")]).total.seconds["h100"]
+    boxes = page_data(traced)["boxes"]
+    # each unit's time sits in its box and in every box around it: the top level sums to all
+    assert sum(b["s_h100"] for b in boxes if b["p"] < 0) == pytest.approx(total)
+    assert next(b for b in boxes if b["id"] == "conv")["s_h100"] > 0
+
+
+def test_report_has_a_roofline_and_a_fits_line() -> None:
+    from archviz.render.report.hardware import hardware_context
+
+    context = hardware_context(trace(ConvNet(), (1, 3, 10, 10), name="convnet"))
+    assert "| total" in context["roofline_md"] and "<table>" in context["roofline_html"]
+    assert all(sheet.label in context["fits"] for sheet in DATASHEETS.values())

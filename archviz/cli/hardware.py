@@ -52,8 +52,9 @@ def roofline_cmd(
     unfused kernel reads and writes. cpu's ceilings are measured once (a GEMM and a copy)
     and cached in ~/.cache/archviz."""
     from archviz.analysis.predict import roofline_of
-    from archviz.render.roofline import format_roofline, save_roofline_plot
+    from archviz.render.roofline import format_roofline, plot_format, save_roofline_plot
 
+    plot_format(plot)
     size = parse_shape(input_size) if input_size else None
     if "cpu" in hardware_names:
         say("archviz: this CPU's ceilings: measured once (a few seconds), then cached")
@@ -98,8 +99,9 @@ def memory_cmd(
     fmt: str,
     output: Path | None,
 ) -> None:
-    """Activations are what autograd saves for backward, measured on meta (no memory used);
-    `fits` is the largest batch that fits in each hardware's memory."""
+    """--batch sets the N of --input. Activations are what autograd saves for backward,
+    measured on meta (no memory used); `fits` is the largest batch that fits in each
+    hardware's memory."""
     from archviz.analysis.memory import memory_of
     from archviz.render.memory import format_memory
 

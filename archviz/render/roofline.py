@@ -19,6 +19,7 @@ from tabulate import tabulate
 from archviz.analysis.roofline import Rollup, Roofline, Unit
 from archviz.render.units import shape
 
+PLOT_FORMATS = ("svg", "png", "pdf")
 TOP = 15  # modules listed in the text table (JSON and CSV have all)
 LABELLED = 5  # points labelled on the plot, per hardware
 _COLOURS = ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860")
@@ -206,9 +207,20 @@ def plot_bytes(result: Roofline, fmt: str = "svg") -> bytes:
 
 
 def save_roofline_plot(result: Roofline, path: str | Path) -> Path:
-    """Write the plot to `path` (.svg, or .png / .pdf by its suffix), atomically."""
+    """Write the plot to `path` (.svg, .png or .pdf, by its suffix), atomically."""
     from archviz.render.atomic import write_atomic
 
     target = Path(path)
-    fmt = target.suffix.lower().lstrip(".") or "svg"
-    return write_atomic(target, plot_bytes(result, fmt if fmt in ("svg", "png", "pdf") else "svg"))
+    return write_atomic(target, plot_bytes(result, plot_format(target)))
+
+
+def plot_format(path: Path) -> str:
+    """The image format `path`'s suffix names; checked before any work is done."""
+    from archviz.errors import ArchvizError
+
+    fmt = path.suffix.lower().lstrip(".")
+    if fmt not in PLOT_FORMATS:
+        raise ArchvizError(
+            f"the roofline plot is an image: name it .svg, .png or .pdf, not {path.name!r}"
+        )
+    return fmt
