@@ -162,7 +162,11 @@ OPTION_DOCS = (
         "diagram",
         "ResNet presets: " + "; ".join(f"{k}: {v}" for k, v in LEVELS.items()),
     ),
-    OptionDoc("--device NAME", "trace, bench", TRACE_DEVICES + "; bench: a list, cpu,cuda"),
+    OptionDoc(
+        "--device NAME",
+        "trace, bench, roofline, memory",
+        TRACE_DEVICES + "; bench: a list, cpu,cuda; roofline, memory: meta or cpu",
+    ),
     OptionDoc("--dtype NAME", "roofline, memory, bench", ", ".join(DTYPES) + " (bench: a list)"),
     OptionDoc(
         "--hardware NAMES",

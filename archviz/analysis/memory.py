@@ -49,7 +49,7 @@ class MemoryEstimate:
     buffers_bytes: int
     grads_bytes: int
     optimizer_bytes: int
-    activations_bytes: int  # saved for backward (measured even when not training)
+    activations_bytes: int  # saved for backward (not training: in eval mode, e.g. fine-tuning)
     peak_bytes: int  # inference: activations alive at once along the dataflow graph
     kv_cache_bytes: int  # inference: the KV cache at this batch and sequence length
     kv_cache_bytes_per_token: int
@@ -137,6 +137,7 @@ def memory_of(
     optimizer: str = "adamw",
     dtype: str = "float32",
     hardware_names: str | Sequence[str] = ("a100", "h100", "h200", "l4", "t4"),
+    device: str = "meta",
     name: str | None = None,
 ) -> MemoryEstimate:
     """Memory of `model` at `batch` (training with `optimizer`, or inference) and fits."""
@@ -148,7 +149,10 @@ def memory_of(
     item = DTYPE_BYTES[dtype]
     module = resolve_model(model)
     label = name or (model if isinstance(model, str) else type(model).__name__)
-    one, two = (_measure(module, b, input_size, inputs, dtype, label) for b in (batch, 2 * batch))
+    one, two = (
+        _measure(module, b, input_size, inputs, dtype, label, device, train)
+        for b in (batch, 2 * batch)
+    )
     totals = one.trace.totals
     grads = totals.trainable * item if train else 0
     state = optimizer_bytes(totals.trainable, optimizer, item) if train else 0
@@ -166,7 +170,7 @@ def memory_of(
         buffers_bytes=totals.buffer_bytes, grads_bytes=grads, optimizer_bytes=state,
         activations_bytes=one.saved, peak_bytes=one.peak, kv_cache_bytes=per_token * one.tokens,
         kv_cache_bytes_per_token=per_token, total_bytes=total, per_sample_bytes=slope,
-        fits=fits, hardware=tuple(chosen), notes=_notes(train, per_token),
+        fits=fits, hardware=tuple(chosen), notes=_notes(train, per_token, device),
     )  # fmt: skip
 
 
@@ -179,34 +183,43 @@ class _Measured:
 
 
 def _measure(
-    module: nn.Module, batch: int, input_size: Any, inputs: Any, dtype: str, name: str
+    module: nn.Module,
+    batch: int,
+    input_size: Any,
+    inputs: Any,
+    dtype: str,
+    name: str,
+    device: str = "meta",
+    train: bool = True,
 ) -> _Measured:
-    """Trace and measure saved tensors at `batch`, both on meta (nothing allocated)."""
+    """Trace and measure saved tensors at `batch`, on meta (nothing allocated) by default."""
     from archviz.models.registry import input_form
     from archviz.tracing.saved import saved_tensors
     from archviz.tracing.trace import trace
 
     torch_dtype = getattr(torch, dtype)
     if inputs is not None:
-        batched, size = _rebatch(inputs, batch), None
+        batched, size = _rebatch(inputs, batch, device), None
     else:
         base = tuple(input_size) if input_size else input_form(module).default
         batched, size = None, (batch, *base[1:])
-    traced = trace(module, size, inputs=batched, dtype=torch_dtype, name=name)
-    saved = saved_tensors(module, size, inputs=batched, dtype=torch_dtype)
+    traced = trace(module, size, inputs=batched, device=device, dtype=torch_dtype, name=name)
+    saved = saved_tensors(
+        module, size, inputs=batched, device=device, dtype=torch_dtype, train=train
+    )
     first = next(iter(_tensors(batched)), None)
     tokens = first.numel() if first is not None and not first.is_floating_point() else 0
     return _Measured(traced, saved.bytes, inference_peak(traced, DTYPE_BYTES[dtype]), tokens)
 
 
-def _rebatch(value: Any, batch: int) -> Any:
+def _rebatch(value: Any, batch: int, device: str) -> Any:
     """Every tensor in `value` with its first dimension set to `batch` (on meta: shapes only)."""
     if isinstance(value, torch.Tensor):
-        return value.new_zeros((batch, *value.shape[1:]), device="meta")
+        return value.new_zeros((batch, *value.shape[1:]), device=device)
     if isinstance(value, dict):
-        return {k: _rebatch(v, batch) for k, v in value.items()}
+        return {k: _rebatch(v, batch, device) for k, v in value.items()}
     if isinstance(value, (tuple, list)):
-        return type(value)(_rebatch(v, batch) for v in value)
+        return type(value)(_rebatch(v, batch, device) for v in value)
     return value
 
 
@@ -229,10 +242,11 @@ def _largest_batch(memory: int, fixed: int, per_sample: int) -> int:
     return (memory - fixed) // per_sample if per_sample else 2**31 - 1
 
 
-def _notes(train: bool, per_token: int) -> tuple[str, ...]:
+def _notes(train: bool, per_token: int, device: str) -> tuple[str, ...]:
     notes = [
-        "activations: tensors autograd saves for backward, measured on meta, each storage "
-        "once, parameters and buffers excluded",
+        f"activations: tensors autograd saves for backward, measured on {device} "
+        f"({'training' if train else 'eval'} mode), each storage once, parameters and "
+        "buffers excluded",
         "peak: graph tensors alive at once in inference; temporaries inside a module unseen",
     ]
     if per_token:

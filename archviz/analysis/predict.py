@@ -34,6 +34,7 @@ def roofline_of(
     min_run_time: float = 1.0,
     calibration_size: int | None = None,
     recalibrate: bool = False,
+    device: str = "meta",
     name: str | None = None,
 ) -> Roofline:
     """The roofline of `model` at `dtype` on each hardware; measured too with `measure`."""
@@ -42,7 +43,9 @@ def roofline_of(
     check_dtype(dtype)
     module = resolve_model(model)
     label = name or (model if isinstance(model, str) else type(model).__name__)
-    traced = trace(module, input_size, inputs=inputs, dtype=TORCH_DTYPES[dtype], name=label)
+    traced = trace(
+        module, input_size, inputs=inputs, device=device, dtype=TORCH_DTYPES[dtype], name=label
+    )
     chosen = hardware(hardware_names, dtype, calibration_size, recalibrate=recalibrate)
     result = roofline(traced, chosen, dtype)
     if measure:

@@ -17,6 +17,13 @@ from archviz.options import OPTIMIZERS, parse_shape
 @dtype_option()
 @hardware_option("cpu,h100")
 @click.option(
+    "--device",
+    type=click.Choice(("meta", "cpu")),
+    default="meta",
+    help="Trace on meta (nothing allocated) or cpu (models whose forward reads values, "
+    "such as detection; allocates memory).",
+)
+@click.option(
     "--measure", is_flag=True, help="Also time each stage here (CPU, and CUDA if present)."
 )
 @click.option(
@@ -42,6 +49,7 @@ def roofline_cmd(
     input_size: str | None,
     dtype: str,
     hardware_names: str,
+    device: str,
     measure: bool,
     recalibrate: bool,
     fmt: str,
@@ -60,7 +68,7 @@ def roofline_cmd(
         say("archviz: this CPU's ceilings: measured once (a few seconds), then cached")
     result = roofline_of(
         model, size, dtype=dtype, hardware_names=hardware_names, measure=measure,
-        recalibrate=recalibrate, name=model,
+        recalibrate=recalibrate, device=device, name=model,
     )  # fmt: skip
     text = format_roofline(result, fmt)
     write_text(text, None)
@@ -81,6 +89,13 @@ def roofline_cmd(
 @click.option("--optimizer", type=click.Choice(OPTIMIZERS), default="adamw", help="With --train.")
 @dtype_option()
 @hardware_option("cpu,a100,h100,h200,l4,t4")
+@click.option(
+    "--device",
+    type=click.Choice(("meta", "cpu")),
+    default="meta",
+    help="Trace on meta (nothing allocated) or cpu (models whose forward reads values, "
+    "such as detection; allocates memory).",
+)
 @format_option("memory")
 @click.option(
     "-o",
@@ -96,6 +111,7 @@ def memory_cmd(
     optimizer: str,
     dtype: str,
     hardware_names: str,
+    device: str,
     fmt: str,
     output: Path | None,
 ) -> None:
@@ -108,6 +124,6 @@ def memory_cmd(
     size = parse_shape(input_size) if input_size else None
     result = memory_of(
         model, batch, size, train=train, optimizer=optimizer, dtype=dtype,
-        hardware_names=hardware_names, name=model,
+        hardware_names=hardware_names, device=device, name=model,
     )  # fmt: skip
     write_text(format_memory(result, fmt), output)

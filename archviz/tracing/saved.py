@@ -25,6 +25,7 @@ from torch.func import functional_call
 from torch.nn import functional as F
 from torch.nn.attention import SDPBackend
 
+from archviz.errors import ArchvizError
 from archviz.tracing.setup import check_device, make_inputs, prepare
 from archviz.tracing.state import preserved_state
 
@@ -81,6 +82,14 @@ def saved_tensors(
         ):
             output = functional_call(model, stand_ins, args, kwargs, tie_weights=True)
         del output
+    except ArchvizError:
+        raise
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        mode = "training" if train else "eval"
+        raise ArchvizError(
+            f"the forward pass with gradients ({mode} mode) failed: {first}"
+        ) from exc
     finally:
         for module, training in modes.items():
             module.train(training)
