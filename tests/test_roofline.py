@@ -210,3 +210,26 @@ def test_report_has_a_roofline_and_a_fits_line() -> None:
     context = hardware_context(trace(ConvNet(), (1, 3, 10, 10), name="convnet"))
     assert "| total" in context["roofline_md"] and "<table>" in context["roofline_html"]
     assert all(sheet.label in context["fits"] for sheet in DATASHEETS.values())
+
+
+class Block(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.b = nn.Linear(8, 8), nn.Linear(8, 8)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.b(torch.relu(self.a(x)))
+
+
+def test_stages_of_any_model_are_its_repeated_blocks_and_are_timed() -> None:
+    from archviz.benchmark.segments import time_segments
+
+    model = nn.Sequential(nn.Linear(4, 8), Block(), Block(), Block(), nn.Linear(8, 2)).eval()
+    r = roofline(trace(model, (2, 4)), [SLOW])
+    assert r.boundaries == ("1", "2", "3")
+    assert [p.name for p in r.parts] == ["stem", "1", "2", "3", "head"]
+    # each block: two Linear(8, 8) on 2x8 (2 * 2*8*8 = 256 FLOPs each), relu and add (16 each)
+    assert [p.flops for p in r.parts[1:4]] == [2 * 256 + 16 + 16] * 3
+    times = time_segments(model, (torch.randn(2, 4),), {}, r.boundaries, min_run_time=0.01)
+    assert set(times.parts) == {"stem", "1", "2", "3", "head"} and times.total > 0
+    assert all(seconds >= 0 for seconds in times.parts.values())

@@ -21,6 +21,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from archviz.errors import ArchvizError
+
 STEM, HEAD, WHOLE = "stem", "head", "model"
 MIN_RUNS = 5
 
@@ -108,6 +110,12 @@ class _Clock:
 
     def parts(self) -> dict[str, float]:
         s = self.stamps
+        missing = [b for b in self.bounds if f"pre {b}" not in s or f"post {b}" not in s]
+        if missing or "end" not in s:
+            raise ArchvizError(
+                f"stage timing: {', '.join(missing) or 'the model'} did not run as traced "
+                "(the forward takes another path on this device)"
+            )
         out = {"_total": s["end"] - s["start"]}
         if not self.bounds:
             return {WHOLE: out["_total"], **out}
