@@ -142,7 +142,7 @@ def roofline_figure(result: Roofline):
         xs = [lo, hw.ridge, max(hi, hw.ridge * 2)] if hw.ridge > lo else [lo, max(hi, lo * 2)]
         ax.plot(xs, [min(hw.peak_flops, hw.bandwidth * x) for x in xs], color=colour,
                 label=f"{hw.name}: {hw.label}")  # fmt: skip
-        if hw.cache_bandwidth:
+        if hw.cache_bandwidth > hw.bandwidth * 1.05:  # a second roof, where it is one
             knee = hw.peak_flops / hw.cache_bandwidth
             xs = [lo, knee, max(hi, knee * 2)] if knee > lo else [lo, max(hi, lo * 2)]
             ax.plot(xs, [min(hw.peak_flops, hw.cache_bandwidth * x) for x in xs], color=colour,
