@@ -29,6 +29,8 @@ FORMATS: dict[str, tuple[str, ...]] = {
     "verify": (TABLE, JSON, MARKDOWN),
     "bench": (TABLE, JSON, CSV, MARKDOWN),
     "report": (HTML, MARKDOWN),
+    "roofline": (TABLE, JSON, CSV),
+    "memory": (TABLE, JSON),
 }
 # Old spellings still accepted (hidden from --help): README and reports used them.
 FORMAT_ALIASES = {"text": TABLE, "md": MARKDOWN}
@@ -41,6 +43,11 @@ LEVELS: dict[str, str] = {  # ResNet presets of diagram's --depth
     "layer": "depth 3, conv/BN/ReLU/add inside each block",
 }
 DIAGRAM_SUFFIXES = (".svg", ".png", ".pdf", ".dot")
+DTYPES = ("float32", "bfloat16", "float16")
+# --hardware: this machine's CPU (measured ceilings) and GPUs from their datasheets
+# (archviz.analysis.hardware holds the figures and names each sheet).
+HARDWARE = ("cpu", "a100", "h100", "h200", "l4", "t4")
+OPTIMIZERS = ("adamw", "sgd", "none")
 TRACE_DEVICES = "meta (no memory, no compute), cpu or cuda"
 
 
@@ -103,6 +110,20 @@ COMMANDS: dict[str, Command] = {
             "archviz bench resnet18 resnet50 --input 1x3x224x224 --input 8x3x224x224 -o b.json",
         ),
     ),
+    "roofline": Command(
+        "Predict each module's time on CPU and GPUs from the trace: FLOPs, bytes, roofline.",
+        (
+            "archviz roofline resnet50 --hardware cpu,h100 --measure",
+            "archviz roofline torchvision:vit_b_16 --dtype bfloat16 --format json --save v.json",
+        ),
+    ),
+    "memory": Command(
+        "Memory at a batch size: weights, gradients, optimizer, activations; what fits where.",
+        (
+            "archviz memory resnet50 --batch 8 --train --optimizer adamw",
+            "archviz memory torchvision:vit_b_16 --batch 64 --format json",
+        ),
+    ),
     "report": Command(
         "Write the comparison report (HTML and Markdown) into a folder.",
         ("archviz report -o reports", "archviz report resnet18 resnet50 --bench bench.json"),
@@ -122,7 +143,7 @@ class OptionDoc:
 OPTION_DOCS = (
     OptionDoc(
         "--input SHAPE",
-        "trace, explain, compare, diagram, report, bench",
+        "trace, explain, compare, diagram, report, bench, roofline, memory",
         f"input shape NxCxHxW (default {DEFAULT_INPUT}; trace, diagram and explore default "
         "to the model family's input); bench takes it more than once",
     ),
@@ -133,7 +154,7 @@ OPTION_DOCS = (
     ),
     OptionDoc(
         "--format NAME",
-        "trace, explain, compare, verify, bench, report",
+        "trace, explain, compare, verify, bench, report, roofline, memory",
         "table, json, csv, markdown (report: html, markdown); default table",
     ),
     OptionDoc(
@@ -141,7 +162,17 @@ OPTION_DOCS = (
         "diagram",
         "ResNet presets: " + "; ".join(f"{k}: {v}" for k, v in LEVELS.items()),
     ),
-    OptionDoc("--device NAME", "trace, bench", TRACE_DEVICES + "; bench: a list, cpu,cuda"),
+    OptionDoc(
+        "--device NAME",
+        "trace, bench, roofline, memory",
+        TRACE_DEVICES + "; bench: a list, cpu,cuda; roofline, memory: meta or cpu",
+    ),
+    OptionDoc("--dtype NAME", "roofline, memory, bench", ", ".join(DTYPES) + " (bench: a list)"),
+    OptionDoc(
+        "--hardware NAMES",
+        "roofline, memory",
+        "comma-separated: " + ", ".join(HARDWARE) + " (cpu: this machine, measured)",
+    ),
 )
 
 

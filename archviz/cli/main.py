@@ -21,6 +21,7 @@ import click
 from archviz.cli.app import say
 from archviz.cli.bench import bench_cmd
 from archviz.cli.draw import diagram_cmd, explore_cmd
+from archviz.cli.hardware import memory_cmd, roofline_cmd
 from archviz.cli.inspect import compare_cmd, explain_cmd, models_cmd, trace_cmd
 from archviz.cli.report import report_cmd
 from archviz.cli.verify import verify_cmd
@@ -128,6 +129,8 @@ for _cmd in (
     verify_cmd,
     report_cmd,
     bench_cmd,
+    roofline_cmd,
+    memory_cmd,
 ):
     cli.add_command(_cmd)
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from archviz.options import DEFAULT_INPUT, FORMAT_ALIASES, FORMATS
+from archviz.options import DEFAULT_INPUT, DTYPES, FORMAT_ALIASES, FORMATS, HARDWARE
 
 
 class AliasOption(click.Option):
@@ -82,4 +82,25 @@ def output_option(help: str, *aliases: str, folder: bool = False, **kwargs: Any)
         type=click.Path(file_okay=not folder, dir_okay=folder, path_type=Path),
         help=help,
         **kwargs,
+    )
+
+
+def dtype_option(default: str = "float32"):
+    """--dtype: one of archviz.options.DTYPES."""
+    return click.option(
+        "--dtype",
+        type=click.Choice(DTYPES),
+        default=default,
+        help="Data type of weights and activations.",
+    )
+
+
+def hardware_option(default: str):
+    """--hardware: comma-separated names from archviz.options.HARDWARE."""
+    return click.option(
+        "--hardware",
+        "hardware_names",
+        default=default,
+        metavar="NAMES",
+        help=f"Comma-separated, from: {', '.join(HARDWARE)} (cpu: this machine, measured).",
     )

@@ -23,6 +23,7 @@ from archviz.analysis import graph
 from archviz.errors import ArchvizError
 from archviz.records import ModuleRecord, Node, Trace
 from archviz.render.atomic import write_atomic
+from archviz.render.explore_roofline import add_predicted, overlay_options
 from archviz.render.templates import environment
 from archviz.render.units import shape, si
 
@@ -85,6 +86,7 @@ def explore(trace: Trace, *, fold: int = FOLD_MIN, host_engine: bool = False) ->
             elk_source=None if host_engine else Markup(elk_source()),
             elk_version=ELK_VERSION,
             elk_element_id=ELK_ELEMENT_ID,
+            time_overlays=overlay_options(),
         )
     )
     return Explorer(model=trace.model, html=page, standalone=not host_engine)
@@ -134,6 +136,7 @@ def page_data(trace: Trace, fold: int = FOLD_MIN) -> dict[str, Any]:
     for node in trace.nodes:
         boxes.add_node(node)
     boxes.fold_runs(fold)
+    add_predicted(boxes.rows, trace)
     edges = [
         [boxes.index[e.src], boxes.index[e.dst], shape(e.shape)]
         for e in trace.edges

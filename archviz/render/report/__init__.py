@@ -27,6 +27,7 @@ from archviz.render.escape import md_escape
 from archviz.render.explain import STAGE_COLUMNS, TERM_COLUMNS, stage_table, term_table
 from archviz.render.explore import engine_element, explore
 from archviz.render.report.folder import check_report_folder, write_folder
+from archviz.render.report.hardware import hardware_context
 from archviz.render.templates import environment, markdown_environment
 from archviz.render.units import shape, si
 from archviz.tracing.flops import CONVENTIONS
@@ -169,6 +170,7 @@ def _model_context(
         "layer_count": len(layers),
         "layer_table_html": Markup(layers.to_html(index=False, escape=True, border=0)),
         "layer_table_md": Markup(layers.map(md_escape).to_markdown(index=False)),
+        **hardware_context(trace),
     }
 
 
