@@ -42,6 +42,8 @@ LEVELS: dict[str, str] = {  # ResNet presets of diagram's --depth
 }
 DIAGRAM_SUFFIXES = (".svg", ".png", ".pdf", ".dot")
 TRACE_DEVICES = "meta (no memory, no compute), cpu or cuda"
+# --dtype names (torch's); without it a model runs in its own dtype (a config's dtype).
+DTYPES = ("float32", "float16", "bfloat16", "float64")
 
 
 @dataclass(frozen=True)
@@ -123,8 +125,9 @@ OPTION_DOCS = (
     OptionDoc(
         "--input SHAPE",
         "trace, explain, compare, diagram, report, bench",
-        f"input shape NxCxHxW (default {DEFAULT_INPUT}; trace, diagram and explore default "
-        "to the model family's input); bench takes it more than once",
+        f"input shape NxCxHxW, or NxT tokens for a model that takes input_ids (default: "
+        f"the model's own input, {DEFAULT_INPUT} for classifiers, 1x128 tokens for "
+        "transformers); bench takes it more than once",
     ),
     OptionDoc(
         "-o, --output PATH",
@@ -142,6 +145,11 @@ OPTION_DOCS = (
         "ResNet presets: " + "; ".join(f"{k}: {v}" for k, v in LEVELS.items()),
     ),
     OptionDoc("--device NAME", "trace, bench", TRACE_DEVICES + "; bench: a list, cpu,cuda"),
+    OptionDoc(
+        "--dtype NAME",
+        "trace, explain, compare, diagram, explore, report",
+        ", ".join(DTYPES) + " (default: the model's own, e.g. its config's dtype)",
+    ),
 )
 
 

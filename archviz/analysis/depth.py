@@ -10,6 +10,8 @@ by the units that hold them, found by structure:
   becomes one term, "3 x 4" (4 Bottlenecks of 3 layers each);
 - any other module with children is a unit (a Bottleneck, an Inception module), counted
   as the layers of its own that lie on the path;
+- a module holding a run of like blocks that it calls from a ModuleList (a
+  transformer's layers: the list itself never runs) is opened the same way, "4 x 12";
 - equal terms side by side merge, "3 x (3 + 4 + 6 + 3)", and so do terms that repeat in
   an interleaved pattern (DenseNet's dense blocks between its transitions).
 """
@@ -152,9 +154,33 @@ class _Walker:
         wrapper = self.inside[item] == self.on_path[item] and len(kids) == 1
         if wrapper and self._stack(kids[0]):
             return self.terms(kids[0], item, group.type)
+        if self._holds_run(kids):  # a transformer's blocks in a ModuleList: never called
+            return self._open(kids, item, group.type)
         raw = _Raw(group.type, self.on_path[item], parent, parent_type, where=[item])
         raw.layer_types = self._types(item)
         return [raw]
+
+    def _holds_run(self, kids: list[str]) -> bool:
+        """Two or more neighbouring blocks of one type with the same layers on the path."""
+        keys = [(self.tree[k].type, self.on_path[k]) if k in self.tree else None for k in kids]
+        return any(a is not None and a == b and a[1] >= 2 for a, b in zip(keys, keys[1:]))
+
+    def _open(self, kids: list[str], item: str, kind: str) -> list[_Raw]:
+        """Terms of a module's children, each run of like blocks one term ("4 x 12")."""
+        out: list[_Raw] = []
+        for kid in kids:
+            last = out[-1] if out else None
+            like = last is not None and last.where[-1] in self.tree and kid in self.tree
+            if like and last.unit == self.tree[kid].type and last.per_unit == self.on_path[kid]:
+                last.counts[-1] += 1  # type: ignore[union-attr]
+                last.where.append(kid)  # type: ignore[union-attr]
+            elif kid in self.tree and self.on_path[kid] >= 2:
+                raw = _Raw(self.tree[kid].type, self.on_path[kid], item, kind, where=[kid])
+                raw.layer_types = self._types(kid)
+                out.append(raw)
+            else:
+                out += self.terms(kid, item, kind)
+        return out
 
 
 def _merge(raws: list[_Raw]) -> list[_Raw]:

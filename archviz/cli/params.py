@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from archviz.options import DEFAULT_INPUT, FORMAT_ALIASES, FORMATS
+from archviz.options import DEFAULT_INPUT, DTYPES, FORMAT_ALIASES, FORMATS
 
 
 class AliasOption(click.Option):
@@ -57,7 +57,7 @@ def input_option(multiple: bool = False, family: bool = False):
         text = "Input shape NxCxHxW; repeat for several batch sizes [default: 1x3x224x224 and 32x3x224x224]."  # noqa: E501
     elif family:
         default, shown = None, False
-        text = "Input shape NxCxHxW (N is the batch) [default: the model family's input, 1x3x224x224 for classifiers]."  # noqa: E501
+        text = "Input shape NxCxHxW, or NxT tokens (N is the batch) [default: the model's own input: 1x3x224x224 for classifiers, 1x128 tokens for transformers]."  # noqa: E501
     else:
         default, shown = DEFAULT_INPUT, True
         text = "Input shape NxCxHxW (N is the batch), e.g. 8x3x160x160."
@@ -83,3 +83,20 @@ def output_option(help: str, *aliases: str, folder: bool = False, **kwargs: Any)
         help=help,
         **kwargs,
     )
+
+
+def dtype_option():
+    """--dtype; without it the model runs in its own dtype (its config's, for a config)."""
+    return click.option(
+        "--dtype",
+        type=click.Choice(DTYPES),
+        default=None,
+        help="Run in this dtype  [default: the model's own, e.g. its config's dtype].",
+    )
+
+
+def to_dtype(name: str | None):
+    """A --dtype name as a torch dtype (None: the model's own)."""
+    import torch
+
+    return getattr(torch, name) if name else None
