@@ -2,9 +2,10 @@
 
 A stack is a run of consecutive sibling calls of one module type that each hold weighted
 layers, two or more of them structurally identical (GPT-2's 12 GPT2Blocks under
-`transformer.h`, T5's encoder and decoder blocks). Only the outermost stacks count: a block's own sub-layers are not
-stacks of the model. Nothing here reads a class name for meaning: blocks are found by
-where they ran and compared by structural signature (type, parameter shapes, edges).
+`transformer.h`, T5's encoder and decoder blocks). Only the outermost stacks count: a
+block's own sub-layers are not stacks of the model. Nothing here reads a class name for
+meaning: blocks are found by where they ran and compared by structural signature (type,
+parameter shapes, edges).
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 from archviz.analysis.graph import groups, is_weighted, longest_weighted_path, record_of, top_level
 from archviz.records import Trace
@@ -163,17 +164,21 @@ class _Walker:
     def _holds_run(self, kids: list[str]) -> bool:
         """Two or more neighbouring blocks of one type with the same layers on the path."""
         keys = [(self.tree[k].type, self.on_path[k]) if k in self.tree else None for k in kids]
-        return any(a is not None and a == b and a[1] >= 2 for a, b in zip(keys, keys[1:]))
+        return any(a is not None and a == b and a[1] >= 2 for a, b in pairwise(keys))
 
     def _open(self, kids: list[str], item: str, kind: str) -> list[_Raw]:
         """Terms of a module's children, each run of like blocks one term ("4 x 12")."""
         out: list[_Raw] = []
         for kid in kids:
             last = out[-1] if out else None
-            like = last is not None and last.where[-1] in self.tree and kid in self.tree
-            if like and last.unit == self.tree[kid].type and last.per_unit == self.on_path[kid]:
-                last.counts[-1] += 1  # type: ignore[union-attr]
-                last.where.append(kid)  # type: ignore[union-attr]
+            if (
+                last is not None
+                and last.where[-1] in self.tree
+                and kid in self.tree
+                and (last.unit, last.per_unit) == (self.tree[kid].type, self.on_path[kid])
+            ):
+                last.counts[-1] += 1
+                last.where.append(kid)
             elif kid in self.tree and self.on_path[kid] >= 2:
                 raw = _Raw(self.tree[kid].type, self.on_path[kid], item, kind, where=[kid])
                 raw.layer_types = self._types(kid)

@@ -21,7 +21,7 @@ from torch import nn
 from archviz.analysis.blocks import Stack, with_blocks
 from archviz.analysis.depth import Depth, Term, derive_depth
 from archviz.analysis.graph import call_id, record_ids
-from archviz.analysis.paper import DEFAULT_INPUT, PaperView, paper_view  # noqa: F401
+from archviz.analysis.paper import PaperView, paper_view
 from archviz.errors import ArchvizError
 from archviz.models import resolve_model
 from archviz.records import ModuleRecord, Shape, ShapeTree, Trace, first_shape
