@@ -41,22 +41,46 @@ def _configs() -> dict[str, object]:
         "gpt2": t.GPT2Config(architectures=["GPT2LMHeadModel"]),
         "bert": t.BertConfig(architectures=["BertModel"]),
         "t5": t.T5Config.from_dict(  # t5-small's config.json values
-            {"d_model": 512, "d_ff": 2048, "d_kv": 64, "num_layers": 6, "num_heads": 8,
-             "vocab_size": 32128, "architectures": ["T5ForConditionalGeneration"]}
-        ),  # fmt: skip
+            {
+                "d_model": 512,
+                "d_ff": 2048,
+                "d_kv": 64,
+                "num_layers": 6,
+                "num_heads": 8,
+                "vocab_size": 32128,
+                "architectures": ["T5ForConditionalGeneration"],
+            }
+        ),
         "llama2": t.LlamaConfig(  # Llama-2-7B's config.json values
-            hidden_size=4096, intermediate_size=11008, num_hidden_layers=32,
-            num_attention_heads=32, num_key_value_heads=32, vocab_size=32000,
-            architectures=["LlamaForCausalLM"], torch_dtype="float16",
-        ),  # fmt: skip
+            hidden_size=4096,
+            intermediate_size=11008,
+            num_hidden_layers=32,
+            num_attention_heads=32,
+            num_key_value_heads=32,
+            vocab_size=32000,
+            architectures=["LlamaForCausalLM"],
+            torch_dtype="float16",
+        ),
         "whisper": t.WhisperConfig(architectures=["WhisperForConditionalGeneration"]),
-        "mistral": t.MistralConfig(**SMALL_LLAMA, sliding_window=32,
-                                   architectures=["MistralForCausalLM"], torch_dtype="bfloat16"),
-        "qwen2": t.Qwen2Config(**SMALL_LLAMA, tie_word_embeddings=True,
-                               architectures=["Qwen2ForCausalLM"], torch_dtype="bfloat16"),
-        "mixtral": t.MixtralConfig(**SMALL_LLAMA, num_local_experts=4, num_experts_per_tok=2,
-                                   architectures=["MixtralForCausalLM"]),
-    }  # fmt: skip
+        "mistral": t.MistralConfig(
+            **SMALL_LLAMA,
+            sliding_window=32,
+            architectures=["MistralForCausalLM"],
+            torch_dtype="bfloat16",
+        ),
+        "qwen2": t.Qwen2Config(
+            **SMALL_LLAMA,
+            tie_word_embeddings=True,
+            architectures=["Qwen2ForCausalLM"],
+            torch_dtype="bfloat16",
+        ),
+        "mixtral": t.MixtralConfig(
+            **SMALL_LLAMA,
+            num_local_experts=4,
+            num_experts_per_tok=2,
+            architectures=["MixtralForCausalLM"],
+        ),
+    }
 
 
 @pytest.fixture(scope="module")
