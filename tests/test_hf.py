@@ -204,6 +204,11 @@ def test_explain_encoder_decoder_shows_both_stacks(configs) -> None:
     e = archviz.explain(str(configs["t5"]))
     assert [(s.where, s.count) for s in e.stacks] == [("encoder.block", 6), ("decoder.block", 6)]
     assert e.published_blocks == (("layers", 6), ("decoder_layers", 6))
+    whisper = archviz.explain(str(configs["whisper"]))  # whisper-tiny: 4 + 4 layers
+    assert whisper.blocks_formula == (
+        "4 x WhisperEncoderLayer (model.encoder.layers) + "
+        "4 x WhisperDecoderLayer (model.decoder.layers)"
+    )
 
 
 def test_llm_facts_split_parameters_and_count_the_kv_cache(configs) -> None:
