@@ -211,6 +211,14 @@ def test_explain_encoder_decoder_shows_both_stacks(configs) -> None:
     )
 
 
+def test_inputs_pass_through_explain_and_compare(configs) -> None:
+    ids = {"input_ids": torch.zeros(2, 8, dtype=torch.long)}
+    e = archviz.explain(str(configs["gpt2"]), inputs=ids)
+    assert e.input_size == (2, 8)
+    row = archviz.compare([str(configs["qwen2"])], inputs=ids, paper=False).rows[0]
+    assert row.llm is not None and row.llm.tokens == 2 * 8
+
+
 def test_llm_facts_split_parameters_and_count_the_kv_cache(configs) -> None:
     result = archviz.trace(archviz.get_model(str(configs["mistral"])), (1, 32))
     facts = llm_facts(result)
@@ -244,6 +252,7 @@ def test_hf_spec_fetches_only_the_config_once(monkeypatch, tmp_path: Path) -> No
         return body.encode()
 
     monkeypatch.setenv("ARCHVIZ_CACHE", str(tmp_path))
+    monkeypatch.setattr(hf, "hub_cached", lambda repo: None)
     monkeypatch.setattr(hf, "download", download)
     for _ in range(2):
         model = archviz.get_model("hf:openai-community/gpt2")
@@ -251,11 +260,22 @@ def test_hf_spec_fetches_only_the_config_once(monkeypatch, tmp_path: Path) -> No
     assert _torch_params(model) == GPT2 - 10 * 7_087_872  # 10 fewer GPT2Blocks of 7,087,872
 
 
+def test_hf_spec_reads_hugging_faces_own_cache_first(monkeypatch, configs, tmp_path) -> None:
+    def no_network(url: str) -> bytes:
+        raise AssertionError("fetched although Hugging Face's cache has it")
+
+    monkeypatch.setenv("ARCHVIZ_CACHE", str(tmp_path))
+    monkeypatch.setattr(hf, "hub_cached", lambda repo: configs["bert"])
+    monkeypatch.setattr(hf, "download", no_network)
+    assert _torch_params(archviz.get_model("hf:google-bert/bert-base-uncased")) == BERT_BASE
+
+
 def test_hf_spec_offline_says_which_file_to_pass(monkeypatch, tmp_path: Path) -> None:
     def offline(url: str) -> bytes:
         raise urllib.error.URLError("no network")
 
     monkeypatch.setenv("ARCHVIZ_CACHE", str(tmp_path))
+    monkeypatch.setattr(hf, "hub_cached", lambda repo: None)
     monkeypatch.setattr(hf, "download", offline)
     code, out = _cli("trace", "hf:meta-llama/Llama-3-8B")
     assert code == 2 and "Llama-3-8B/resolve/main/config.json" in out

@@ -3,7 +3,8 @@
 
 Transformers are built from their config alone, on the meta device: no weights are read,
 allocated or initialised, so Llama-3-70B builds in seconds. `hf:ORG/NAME` fetches only that
-model's config.json (cached in ~/.cache/archviz/hf). transformers and timm are the optional
+model's config.json (from Hugging Face's cache if it is there, else fetched once into
+~/.cache/archviz/hf). transformers and timm are the optional
 `layouts` extra; without them a spec says which extra to install.
 """
 
@@ -148,6 +149,9 @@ def fetch_config(repo: str) -> Path:
     target = cache_dir() / repo / "config.json"
     if target.is_file():
         return target
+    cached = hub_cached(repo)
+    if cached is not None:
+        return cached
     url = HUB_URL.format(repo=repo)
     try:
         data = download(url)
@@ -161,6 +165,17 @@ def fetch_config(repo: str) -> Path:
     partial.write_bytes(data)
     partial.replace(target)
     return target
+
+
+def hub_cached(repo: str) -> Path | None:
+    """The config.json Hugging Face's own cache holds for `repo` (from_pretrained put it
+    there), if huggingface_hub is installed and has one."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return None
+    found = try_to_load_from_cache(repo, "config.json")
+    return Path(found) if isinstance(found, str) else None
 
 
 def download(url: str) -> bytes:
