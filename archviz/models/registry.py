@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from archviz.errors import ArchvizError
-from archviz.models import hf
+from archviz.models.hf import build_spec, is_spec
 from archviz.models.inputs import DEFAULT_FORM, INPUT_FORMS, InputForm, input_form
 from archviz.models.names import MODEL_NAMES, STANDARD, TORCHVISION_PREFIX, list_models
 from archviz.models.resnet import ResNet
@@ -54,10 +54,10 @@ def get_model(name: str, *, weights: str | None = None, **kwargs) -> nn.Module:
     """
     if name.startswith(TORCHVISION_PREFIX):
         return _torchvision_model(name.removeprefix(TORCHVISION_PREFIX), weights, kwargs)
-    if hf.is_spec(name):
+    if is_spec(name):
         if weights is not None or kwargs:
             raise ArchvizError(f"{name!r} is built from its config alone: no weights or arguments")
-        return hf.build_spec(name)
+        return build_spec(name)
     if name not in MODELS:
         raise ArchvizError(
             f"unknown model {name!r}; choose one of {', '.join(MODELS)}, "
@@ -80,7 +80,7 @@ def resolve_model(spec: str | nn.Module) -> nn.Module:
         return spec
     if not isinstance(spec, str) or not spec.strip():
         raise ArchvizError(f"malformed model {spec!r}; give a name such as resnet50")
-    if ":" in spec and not spec.startswith(TORCHVISION_PREFIX) and not hf.is_spec(spec):
+    if ":" in spec and not spec.startswith(TORCHVISION_PREFIX) and not is_spec(spec):
         return _call_factory(spec, _import_factory(spec))
     return get_model(spec)
 
