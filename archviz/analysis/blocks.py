@@ -40,7 +40,7 @@ class Stack:
     flops_each: int  # FLOPs of the first block's call
     params: int  # all the blocks' parameters
     flops: int  # all the blocks' FLOPs
-    first: str  # graph id of the first block
+    ids: tuple[str, ...]  # graph ids of the blocks, in run order
 
     @property
     def text(self) -> str:
@@ -98,7 +98,7 @@ def _stack(trace: Trace, run: list[str], index: dict[str, int], sig) -> Stack:
         flops_each=rows[0].flops_total,
         params=sum(r.params_total for r in rows if r.call == 0),
         flops=sum(r.flops_total for r in rows),
-        first=run[0],
+        ids=tuple(run),
     )
 
 
@@ -116,7 +116,9 @@ def with_blocks(result: Trace, explanation: E, found: Depth) -> E:
     published = tuple((key, config[key]) for key in PUBLISHED if isinstance(config.get(key), int))
     several = len(stacks) > 1
     formula = " + ".join(s.text + (f" ({s.where})" if several else "") for s in stacks)
-    on_path = [sum(1 for i in found.main_path if i.startswith(s.where + ".")) for s in stacks]
+    on_path = [
+        sum(1 for i in found.main_path if any(i.startswith(b + ".") for b in s.ids)) for s in stacks
+    ]
     each = ", ".join(f"{n} in the {s.text}" for s, n in zip(stacks, on_path, strict=True))
     if len(published) == 2:
         source = (
