@@ -215,8 +215,12 @@ def test_inputs_pass_through_explain_and_compare(configs) -> None:
     ids = {"input_ids": torch.zeros(2, 8, dtype=torch.long)}
     e = archviz.explain(str(configs["gpt2"]), inputs=ids)
     assert e.input_size == (2, 8)
-    row = archviz.compare([str(configs["qwen2"])], inputs=ids, paper=False).rows[0]
+    comparison = archviz.compare([str(configs["qwen2"])], inputs=ids, paper=False)
+    row = comparison.rows[0]
     assert row.llm is not None and row.llm.tokens == 2 * 8
+    frame = comparison.to_dataframe()  # the CSV's columns: no clash with a ResNet's layers
+    assert frame["layers"][0] == "[]" and frame["num_hidden_layers"][0] == 2
+    assert frame["kv_heads"][0] == 2 and frame["blocks"][0] == "2 x Qwen2DecoderLayer"
 
 
 def test_llm_facts_split_parameters_and_count_the_kv_cache(configs) -> None:

@@ -132,7 +132,8 @@ def block_rows(rows: list[ComparisonRow], safe: Callable[[str], str]) -> list[li
 
 def _llm_record(f: LLMFacts) -> dict[str, object]:
     """The raw figures as DataFrame columns (blocks as one 'N x Type' string)."""
-    record = {k: v for k, v in asdict(f).items() if k != "blocks"}
+    record = {k: v for k, v in asdict(f).items() if k not in ("blocks", "layers")}
+    record["num_hidden_layers"] = f.layers  # "layers" is a ResNet's block list here
     record["blocks"] = " + ".join(s.text for s in f.blocks)
     return record
 
