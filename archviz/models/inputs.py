@@ -7,12 +7,13 @@ them; `input_features` takes audio features (Whisper: 80 mel bins x 3000 frames)
 `input_values` raw audio; `pixel_values` images. The sizes come from the model's config
 where it has one. tracing/setup.py makes the tensors; nothing there knows a class name.
 
-| first input      | `--input`   | default               | also given                      |
-|------------------|-------------|-----------------------|---------------------------------|
-| `input_ids`      | N x T       | 1 x 128               | attention_mask, decoder_input_ids |
-| `input_features` | N x T       | 1 x 80 x 3000, 1 x 128 | decoder_input_ids (N x T)       |
-| `input_values`   | N x S       | 1 x 16000             |                                 |
-| `pixel_values`   | N x C x H x W | 1 x 3 x 224 x 224   |                                 |
+| first input      | `--input`                | default                | also given               |
+|------------------|--------------------------|------------------------|--------------------------|
+| `input_ids`      | N x T                    | 1 x 128                | attention_mask (not on   |
+|                  |                          |                        | meta), decoder_input_ids |
+| `input_features` | N x C x F, or N x T      | 1 x 80 x 3000, 1 x 128 | decoder_input_ids        |
+| `input_values`   | N x S                    | 1 x 16000              |                          |
+| `pixel_values`   | N x C x H x W            | 1 x 3 x 224 x 224      |                          |
 """
 
 from __future__ import annotations
