@@ -43,12 +43,14 @@ LEVELS: dict[str, str] = {  # ResNet presets of diagram's --depth
     "layer": "depth 3, conv/BN/ReLU/add inside each block",
 }
 DIAGRAM_SUFFIXES = (".svg", ".png", ".pdf", ".dot")
-DTYPES = ("float32", "bfloat16", "float16")
 # --hardware: this machine's CPU (measured ceilings) and GPUs from their datasheets
 # (archviz.analysis.hardware holds the figures and names each sheet).
 HARDWARE = ("cpu", "a100", "h100", "h200", "l4", "t4")
 OPTIMIZERS = ("adamw", "sgd", "none")
 TRACE_DEVICES = "meta (no memory, no compute), cpu or cuda"
+# --dtype names (torch's); without it a model runs in its own dtype (a config's dtype).
+DTYPES = ("float32", "float16", "bfloat16", "float64")
+HARDWARE_DTYPES = ("float32", "bfloat16", "float16")  # the datasheets give peaks for these
 
 
 @dataclass(frozen=True)
@@ -143,9 +145,10 @@ class OptionDoc:
 OPTION_DOCS = (
     OptionDoc(
         "--input SHAPE",
-        "trace, explain, compare, diagram, report, bench, roofline, memory",
-        f"input shape NxCxHxW (default {DEFAULT_INPUT}; trace, diagram and explore default "
-        "to the model family's input); bench takes it more than once",
+        "trace, explain, compare, diagram, explore, report, bench, roofline, memory",
+        f"input shape NxCxHxW, or NxT tokens for a model that takes input_ids (default: "
+        f"the model's own input, {DEFAULT_INPUT} for classifiers, 1x128 tokens for "
+        "transformers); bench takes it more than once",
     ),
     OptionDoc(
         "-o, --output PATH",
@@ -167,7 +170,12 @@ OPTION_DOCS = (
         "trace, bench, roofline, memory",
         TRACE_DEVICES + "; bench: a list, cpu,cuda; roofline, memory: meta or cpu",
     ),
-    OptionDoc("--dtype NAME", "roofline, memory, bench", ", ".join(DTYPES) + " (bench: a list)"),
+    OptionDoc(
+        "--dtype NAME",
+        "trace, explain, compare, diagram, explore, report, roofline, memory, bench",
+        ", ".join(DTYPES) + " (default: the model's own, e.g. its config's dtype; roofline, "
+        "memory: " + ", ".join(HARDWARE_DTYPES) + ", default float32; bench: a list)",
+    ),
     OptionDoc(
         "--hardware NAMES",
         "roofline, memory",

@@ -28,7 +28,7 @@ from archviz.models import get_model
 
 ROOT = Path(__file__).resolve().parent.parent
 QUICK = {"bench": ["--quick"]}  # extra arguments per command, documented in the README
-STAND_INS = ("checkpoint.pth", "lightning.ckpt", "my_pkg")
+STAND_INS = ("checkpoint.pth", "lightning.ckpt", "my_pkg", "gpt2", "llama-2-7b", "qwen2")
 
 
 def readme_commands(text: str) -> list[str]:
@@ -60,6 +60,27 @@ def make_stand_ins(folder: Path) -> None:
     (package / "models.py").write_text(
         "from archviz.models import resnet50\n\n\ndef my_resnet():\n    return resnet50()\n"
     )
+    _config_stand_ins(folder)
+
+
+def _config_stand_ins(folder: Path) -> None:
+    """The Hugging Face config.json files the README names, written by transformers."""
+    try:
+        import transformers as t
+    except ImportError:
+        return
+    configs = {
+        "gpt2": t.GPT2Config(architectures=["GPT2LMHeadModel"]),
+        "llama-2-7b": t.LlamaConfig(architectures=["LlamaForCausalLM"]),  # its defaults
+        "qwen2": t.Qwen2Config(  # Qwen2-0.5B
+            hidden_size=896, intermediate_size=4864, num_hidden_layers=24,
+            num_attention_heads=14, num_key_value_heads=2, vocab_size=151936,
+            tie_word_embeddings=True, architectures=["Qwen2ForCausalLM"],
+        ),
+    }  # fmt: skip
+    for name, config in configs.items():
+        (folder / name).mkdir()
+        config.to_json_file(str(folder / name / "config.json"))
 
 
 def archviz_executable() -> list[str]:

@@ -11,20 +11,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+import torch
 from torch import nn
 
-from archviz.analysis.explain import (
-    DEFAULT_INPUT,
-    DepthExplanation,
-    build,
-    check_size,
-    explain_trace,
-    paper_view,
-)
+from archviz.analysis.explain import DepthExplanation, build, check_size, explain_trace, paper_view
+from archviz.analysis.llm import LLMFacts, llm_facts
 from archviz.errors import ArchvizError
 from archviz.models import STANDARD
 from archviz.options import FORMATS as _FORMATS
-from archviz.records import Shape, Trace
+from archviz.records import Shape, Trace, first_shape
 from archviz.tracing.trace import trace
 
 FORMATS = _FORMATS["compare"]
@@ -46,13 +41,14 @@ class ComparisonRow:
     activation_bytes: int  # leaf outputs of one forward pass at the given batch
     stage_shapes: tuple[tuple[str, Shape | None], ...]  # (stage, output shape) for layer1..4
     stage_macs: tuple[tuple[str, int], ...]  # (part, MACs) for stem, layer1..4, head
+    llm: LLMFacts | None = None  # models built from a transformer config (analysis/llm.py)
 
 
 @dataclass(frozen=True)
 class Comparison:
     """Rows in the order asked, plus each model's Trace and explanation for reuse."""
 
-    input_size: Shape
+    input_size: Shape  # the first model's (first) input; each row's own is in its trace
     rows: tuple[ComparisonRow, ...]
     traces: tuple[Trace, ...] = field(default=(), compare=False, repr=False)
     explanations: tuple[DepthExplanation, ...] = field(default=(), compare=False, repr=False)
@@ -82,24 +78,27 @@ class Comparison:
 
 def compare(
     models: Sequence[str | nn.Module] = STANDARD,
-    input_size: Sequence[int] = DEFAULT_INPUT,
+    input_size: Sequence[int] | None = None,
     *,
+    inputs: Any = None,
+    dtype: torch.dtype | None = None,
     paper: bool = True,
     progress: Callable[[int, int, str], None] | None = None,
 ) -> Comparison:
     """Trace each model once on the meta device (plus the other stride placement if
-    `paper`), and explain its depth from that trace. `progress(done, total, what runs)`
-    hears about each model before it is traced."""
+    `paper`), and explain its depth from that trace. Without `input_size` or `inputs`
+    each model takes its own input (1x3x224x224 images, 1x128 tokens for a transformer).
+    `progress(done, total, what runs)` hears about each model before it is traced."""
     if not models:
         raise ArchvizError("compare needs at least one model, e.g. resnet18 resnet50")
-    size = check_size(input_size)
+    size = check_size(input_size) if input_size is not None else None
     traces, explanations, rows = [], [], []
     for done, spec in enumerate(models):
         name = spec if isinstance(spec, str) else type(spec).__name__
         if progress is not None:
             progress(done, len(models), f"tracing {name}")
         model = build(spec)
-        result = trace(model, size, name=name)
+        result = trace(model, size, inputs=inputs, dtype=dtype, name=name)
         explanation = explain_trace(result)
         if paper:
             explanation = replace(explanation, paper=paper_view(model, result))
@@ -108,7 +107,8 @@ def compare(
         rows.append(_row(result, explanation))
     if progress is not None:
         progress(len(models), len(models), "")
-    return Comparison(size, tuple(rows), tuple(traces), tuple(explanations))
+    shown = size or first_shape(traces[0].input_shapes) or ()
+    return Comparison(shown, tuple(rows), tuple(traces), tuple(explanations))
 
 
 def _row(result: Trace, e: DepthExplanation) -> ComparisonRow:
@@ -125,4 +125,5 @@ def _row(result: Trace, e: DepthExplanation) -> ComparisonRow:
         activation_bytes=result.totals.activation_bytes,
         stage_shapes=tuple((r.stage, r.output_shape) for r in e.stages[1:-1]),  # ResNets only
         stage_macs=tuple((r.stage, r.macs) for r in e.stages),
+        llm=llm_facts(result),
     )

@@ -10,6 +10,8 @@ by the units that hold them, found by structure:
   becomes one term, "3 x 4" (4 Bottlenecks of 3 layers each);
 - any other module with children is a unit (a Bottleneck, an Inception module), counted
   as the layers of its own that lie on the path;
+- a module holding a run of like blocks that it calls from a ModuleList (a
+  transformer's layers: the list itself never runs) is opened the same way, "4 x 12";
 - equal terms side by side merge, "3 x (3 + 4 + 6 + 3)", and so do terms that repeat in
   an interleaved pattern (DenseNet's dense blocks between its transitions).
 """
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 from archviz.analysis.graph import groups, is_weighted, longest_weighted_path, record_of, top_level
 from archviz.records import Trace
@@ -110,6 +113,7 @@ class _Walker:
         self.nodes = {n.id: n for n in trace.nodes}
         self.on_path = on_path
         self.inside = inside
+        self._stacks: dict[str, bool] = {}
 
     def _container(self, gid: str) -> bool:
         rec = self.tree[gid].record
@@ -152,9 +156,48 @@ class _Walker:
         wrapper = self.inside[item] == self.on_path[item] and len(kids) == 1
         if wrapper and self._stack(kids[0]):
             return self.terms(kids[0], item, group.type)
+        if self._has_stack(item):  # a transformer's blocks in a ModuleList: never called
+            return self._open(kids, item, group.type)
         raw = _Raw(group.type, self.on_path[item], parent, parent_type, where=[item])
         raw.layer_types = self._types(item)
         return [raw]
+
+    def _has_stack(self, gid: str) -> bool:
+        """Whether a module (not a container) holds, at any depth below modules like it,
+        two or more neighbouring blocks of one type with the same layers on the path."""
+        if gid not in self.tree or self._container(gid):
+            return False
+        if gid not in self._stacks:
+            kids = self._kids(gid)
+            self._stacks[gid] = any(self._in_run(kids)) or any(self._has_stack(k) for k in kids)
+        return self._stacks[gid]
+
+    def _in_run(self, kids: list[str]) -> list[bool]:
+        """Per child: a block with a neighbour of its type and layers on the path (2+)."""
+        keys = [(self.tree[k].type, self.on_path[k]) if k in self.tree else None for k in kids]
+        like = [a is not None and a == b and a[1] >= 2 for a, b in pairwise(keys)]
+        return [(i > 0 and like[i - 1]) or (i < len(like) and like[i]) for i in range(len(kids))]
+
+    def _open(self, kids: list[str], item: str, kind: str) -> list[_Raw]:
+        """Terms of a module's children, each run of like blocks one term ("4 x 12"); a
+        child that holds such a run itself is opened in turn (Whisper's encoder)."""
+        out: list[_Raw] = []
+        previous = None
+        for kid, in_run in zip(kids, self._in_run(kids), strict=True):
+            key = (self.tree[kid].type, self.on_path[kid]) if in_run else None
+            if key is not None and key == previous:
+                out[-1].counts[-1] += 1
+                out[-1].where.append(kid)
+            elif in_run or (
+                self.on_path[kid] >= 2 and not self._has_stack(kid) and kid in self.tree
+            ):
+                raw = _Raw(self.tree[kid].type, self.on_path[kid], item, kind, where=[kid])
+                raw.layer_types = self._types(kid)
+                out.append(raw)
+            else:
+                out += self.terms(kid, item, kind)
+            previous = key
+        return out
 
 
 def _merge(raws: list[_Raw]) -> list[_Raw]:

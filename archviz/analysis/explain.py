@@ -13,13 +13,15 @@ import json
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
+from typing import Any
 
 import torch
 from torch import nn
 
+from archviz.analysis.blocks import Stack, with_blocks
 from archviz.analysis.depth import Depth, Term, derive_depth
 from archviz.analysis.graph import call_id, record_ids
-from archviz.analysis.paper import DEFAULT_INPUT, PaperView, paper_view
+from archviz.analysis.paper import PaperView, paper_view
 from archviz.errors import ArchvizError
 from archviz.models import resolve_model
 from archviz.records import ModuleRecord, Shape, ShapeTree, Trace, first_shape
@@ -68,6 +70,11 @@ class DepthExplanation:
     shortcuts: tuple[str, ...] = ()  # the projection convs beside the path
     paper: PaperView | None = None
     notes: tuple[str, ...] = ()
+    # Models built of repeated blocks (transformers), when there is no ResNet stage view:
+    stacks: tuple[Stack, ...] = ()  # "12 x GPT2Block" under transformer.h
+    blocks_formula: str = ""  # "12 x GPT2Block", "6 x T5Block + 6 x T5Block"
+    published_blocks: tuple[tuple[str, int], ...] = ()  # the config's ("layers", 12)...
+    blocks_sentence: str = ""
 
     def text(self) -> str:
         """Formula, the blocks sentence, the stage table, and what is not counted."""
@@ -89,19 +96,23 @@ class DepthExplanation:
 
 def explain(
     model_or_name: str | nn.Module,
-    input_size: Sequence[int] = DEFAULT_INPUT,
+    input_size: Sequence[int] | None = None,
     *,
+    inputs: Any = None,
+    dtype: torch.dtype | None = None,
     paper: bool = True,
     name: str | None = None,
 ) -> DepthExplanation:
     """Trace the model on the meta device and count its weighted layers.
 
-    With `paper`, an archviz ResNet is traced once more with the other stride placement.
+    Without `input_size` or `inputs` the model takes its own input (1x3x224x224 for an
+    image classifier, 1x128 token ids for a transformer: archviz.models.inputs). With
+    `paper`, an archviz ResNet is traced once more with the other stride placement.
     """
-    size = check_size(input_size)
+    size = check_size(input_size) if input_size is not None else None
     model = build(model_or_name)
     label = name or (model_or_name if isinstance(model_or_name, str) else type(model).__name__)
-    result = trace(model, size, name=label)
+    result = trace(model, size, inputs=inputs, dtype=dtype, name=label)
     explanation = explain_trace(result)
     if paper:
         explanation = replace(explanation, paper=paper_view(model, result))
@@ -142,7 +153,7 @@ def explain_trace(result: Trace) -> DepthExplanation:
     )
     arch = result.architecture
     if arch is None or not _has_blocks(result, arch.stages):
-        return explanation
+        return with_blocks(result, explanation, found)
     return _with_stages(result, explanation, found)
 
 
@@ -233,6 +244,8 @@ def _not_counted(result: Trace, found: Depth) -> tuple[tuple[str, int, str], ...
         kind = r.type
         if gid in beside:
             kind, why = f"{r.type} (beside the main path)", BESIDE_REASON
+        elif any(len(shape) == 2 for shape in r.param_shapes):
+            why = "a lookup table (an embedding): rows are read, no multiply-adds"
         elif r.params_total > 0:
             why = "normalisation only: a per-channel scale and shift, no multiply-adds"
         else:

@@ -14,11 +14,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from archviz.errors import ArchvizError
-from archviz.options import DTYPES, HARDWARE
+from archviz.options import HARDWARE, HARDWARE_DTYPES
 
 TERA, GIGA = 1e12, 1e9
 DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
-DTYPE_NAMES = DTYPES
+DTYPE_NAMES = HARDWARE_DTYPES
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from archviz.cli.app import command, say
-from archviz.cli.params import input_option, output_option
+from archviz.cli.params import dtype_option, input_option, output_option, to_dtype
 from archviz.options import LEVELS, parse_shape
 
 
@@ -28,6 +28,7 @@ from archviz.options import LEVELS, parse_shape
 )
 @click.option("--no-collapse", is_flag=True, help="Draw every repeated block, not one 'x N'.")
 @input_option(family=True)
+@dtype_option()
 def diagram_cmd(
     model: str,
     output: Path,
@@ -35,6 +36,7 @@ def diagram_cmd(
     depth: int | None,
     no_collapse: bool,
     input_size: str | None,
+    dtype: str | None,
 ) -> None:
     """Drawn from the traced dataflow (what ran, not module names): modules down to --depth,
     merges and shortcuts. DOT output is deterministic."""
@@ -43,7 +45,7 @@ def diagram_cmd(
     from archviz.tracing.trace import trace
 
     size = parse_shape(input_size) if input_size else None  # None: the family's input
-    result = trace(resolve_model(model), size, name=model)
+    result = trace(resolve_model(model), size, dtype=to_dtype(dtype), name=model)
     output.parent.mkdir(parents=True, exist_ok=True)
     path = diagram(result, level, depth=depth, collapse=not no_collapse).save(output)
     click.echo(f"wrote {path}")
@@ -59,12 +61,13 @@ def diagram_cmd(
 @click.argument("model")
 @output_option("Output HTML file: one self-contained page, no network requests.", required=True)
 @input_option(family=True)
-def explore_cmd(model: str, output: Path, input_size: str | None) -> None:
+@dtype_option()
+def explore_cmd(model: str, output: Path, input_size: str | None, dtype: str | None) -> None:
     """One offline page that opens the traced model's groups in place."""
     from archviz.models import resolve_model
     from archviz.render.explore import explore
     from archviz.tracing.trace import trace
 
     size = parse_shape(input_size) if input_size else None  # None: the family's input
-    result = trace(resolve_model(model), size, name=model)
+    result = trace(resolve_model(model), size, dtype=to_dtype(dtype), name=model)
     click.echo(f"wrote {explore(result).save(output)}")

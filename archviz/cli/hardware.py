@@ -8,13 +8,13 @@ import click
 
 from archviz.cli.app import command, say, write_text
 from archviz.cli.params import dtype_option, format_option, hardware_option, input_option
-from archviz.options import OPTIMIZERS, parse_shape
+from archviz.options import HARDWARE_DTYPES, OPTIMIZERS, parse_shape
 
 
 @command("roofline")
 @click.argument("model")
 @input_option(family=True)
-@dtype_option()
+@dtype_option("float32", HARDWARE_DTYPES)
 @hardware_option("cpu,h100")
 @click.option(
     "--device",
@@ -87,7 +87,7 @@ def roofline_cmd(
     "--train", is_flag=True, help="Training: gradients, optimizer state, saved activations."
 )
 @click.option("--optimizer", type=click.Choice(OPTIMIZERS), default="adamw", help="With --train.")
-@dtype_option()
+@dtype_option("float32", HARDWARE_DTYPES)
 @hardware_option("cpu,a100,h100,h200,l4,t4")
 @click.option(
     "--device",

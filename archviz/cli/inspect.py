@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from archviz.cli.app import command, say, write_text
-from archviz.cli.params import format_option, input_option, output_option
+from archviz.cli.params import dtype_option, format_option, input_option, output_option, to_dtype
 from archviz.options import TRACE_DEVICES, format_for, parse_shape
 
 
@@ -23,6 +23,7 @@ def models_cmd(include_tv: bool) -> None:
 @click.argument("model")
 @input_option(family=True)
 @click.option("--device", default="meta", help=f"Where to run: {TRACE_DEVICES}.")
+@dtype_option()
 @click.option(
     "--depth",
     type=click.IntRange(min=0),
@@ -35,6 +36,7 @@ def trace_cmd(
     model: str,
     input_size: str | None,
     device: str,
+    dtype: str | None,
     depth: int,
     fmt: str | None,
     output: Path | None,
@@ -45,27 +47,32 @@ def trace_cmd(
     from archviz.tracing.trace import trace
 
     size = parse_shape(input_size) if input_size else None  # None: the family's input
-    result = trace(resolve_model(model), size, device=device, name=model)
+    result = trace(resolve_model(model), size, device=device, dtype=to_dtype(dtype), name=model)
     write_text(render_trace(result, format_for(fmt, output, "trace"), depth=depth), output)
 
 
 @command("explain")
 @click.argument("model")
-@input_option()
+@input_option(family=True)
+@dtype_option()
 @format_option("explain", default=None)
 @output_option("Write to this file instead of stdout.")
-def explain_cmd(model: str, input_size: str, fmt: str | None, output: Path | None) -> None:
+def explain_cmd(
+    model: str, input_size: str | None, dtype: str | None, fmt: str | None, output: Path | None
+) -> None:
     """Counts weighted layers on the traced model's main path, and shows where the stride sits."""
     from archviz.analysis.explain import explain
     from archviz.render.explain import render_explanation
 
-    result = explain(model, parse_shape(input_size))
+    size = parse_shape(input_size) if input_size else None  # None: the model's own input
+    result = explain(model, size, dtype=to_dtype(dtype))
     write_text(render_explanation(result, format_for(fmt, output, "explain")), output)
 
 
 @command("compare")
 @click.argument("models", nargs=-1)
-@input_option()
+@input_option(family=True)
+@dtype_option()
 @format_option("compare", default=None)
 @output_option("Write to this file instead of stdout.")
 @click.option(
@@ -74,7 +81,8 @@ def explain_cmd(model: str, input_size: str, fmt: str | None, output: Path | Non
 @click.option("--paper/--no-paper", default=True, help="Also trace the paper's stride placement.")
 def compare_cmd(
     models: tuple[str, ...],
-    input_size: str,
+    input_size: str | None,
+    dtype: str | None,
     fmt: str | None,
     output: Path | None,
     plots: Path | None,
@@ -87,8 +95,9 @@ def compare_cmd(
     from archviz.render.compare import render_comparison
 
     with Progress("compare") as progress:
+        size = parse_shape(input_size) if input_size else None  # None: each model's own
         result = compare(
-            models or STANDARD, parse_shape(input_size), paper=paper, progress=progress
+            models or STANDARD, size, dtype=to_dtype(dtype), paper=paper, progress=progress
         )
     write_text(render_comparison(result, format_for(fmt, output, "compare")), output)
     if plots:

@@ -57,7 +57,7 @@ def input_option(multiple: bool = False, family: bool = False):
         text = "Input shape NxCxHxW; repeat for several batch sizes [default: 1x3x224x224 and 32x3x224x224]."  # noqa: E501
     elif family:
         default, shown = None, False
-        text = "Input shape NxCxHxW (N is the batch) [default: the model family's input, 1x3x224x224 for classifiers]."  # noqa: E501
+        text = "Input shape NxCxHxW, or NxT tokens (N is the batch) [default: the model's own input: 1x3x224x224 for classifiers, 1x128 tokens for transformers]."  # noqa: E501
     else:
         default, shown = DEFAULT_INPUT, True
         text = "Input shape NxCxHxW (N is the batch), e.g. 8x3x160x160."
@@ -85,14 +85,23 @@ def output_option(help: str, *aliases: str, folder: bool = False, **kwargs: Any)
     )
 
 
-def dtype_option(default: str = "float32"):
-    """--dtype: one of archviz.options.DTYPES."""
+def dtype_option(default: str | None = None, choices: tuple[str, ...] = DTYPES):
+    """--dtype; without a default the model runs in its own dtype (its config's, for a config)."""
     return click.option(
         "--dtype",
-        type=click.Choice(DTYPES),
+        type=click.Choice(choices),
         default=default,
-        help="Data type of weights and activations.",
+        help="Data type of weights and activations."
+        if default
+        else "Run in this dtype  [default: the model's own, e.g. its config's dtype].",
     )
+
+
+def to_dtype(name: str | None):
+    """A --dtype name as a torch dtype (None: the model's own)."""
+    import torch
+
+    return getattr(torch, name) if name else None
 
 
 def hardware_option(default: str):

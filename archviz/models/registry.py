@@ -1,6 +1,7 @@
 """Model names -> constructors: archviz's own ResNets, every model of torchvision's zoo
 (`torchvision:NAME`, built offline), and `package.module:factory` import paths. One source
-of truth for the CLI, plus the input each family of models takes (`INPUT_FORMS`)."""
+of truth for the CLI. Other ecosystems' specs (config.json, hf:, transformers:, timm:) are
+built in hf.py; the input each model takes is chosen in inputs.py (re-exported here)."""
 
 from __future__ import annotations
 
@@ -9,14 +10,15 @@ import inspect
 import socket
 import urllib.error
 import warnings
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch import nn
 
 from archviz.errors import ArchvizError
+from archviz.models.hf import build_spec, is_spec
+from archviz.models.inputs import DEFAULT_FORM, INPUT_FORMS, InputForm, input_form
 from archviz.models.names import (
     MODEL_NAMES,
     STANDARD,
@@ -50,56 +52,6 @@ _DOWNLOADS = ("weights", "weights_backbone")
 _OFFLINE_ERRORS = (urllib.error.URLError, ConnectionError, socket.timeout)
 
 
-@dataclass(frozen=True)
-class InputForm:
-    """How a family of models takes its input; `default` is its size when none is given.
-
-    `layout` is "tensor" (one N x C x ... tensor), "images" (detection: a list of N images
-    C x H x W, from an N x C x H x W size) or "pair" (optical flow: two N x C x H x W frames).
-    """
-
-    family: str
-    default: tuple[int, ...]
-    layout: str = "tensor"
-    fixed_rank: bool = True  # False for the default form: your own model may take any rank
-
-    def build(self, size: Sequence[int], make: Callable[[tuple[int, ...]], Any]) -> tuple:
-        """Positional inputs for one size; `make(shape)` creates one tensor."""
-        size = tuple(size)
-        if self.fixed_rank and len(size) != len(self.default):
-            example = "x".join(map(str, self.default))
-            raise ArchvizError(
-                f"{self.family} models take {len(self.default)}-D input sizes such as "
-                f"{example}; got {'x'.join(map(str, size))}"
-            )
-        if self.layout == "images":
-            return ([make(size[1:]) for _ in range(size[0])],)
-        if self.layout == "pair":
-            return (make(size), make(size))
-        return (make(size),)
-
-
-# The module of the model's class -> its input form; the longest matching prefix wins. The
-# sizes are torchvision's own: its weights' crop (video) and resize (segmentation) sizes,
-# detection's minimum size (its transform resizes every image to it anyway) and RAFT's
-# FlyingChairs crop. Anything else (classifiers, your own models) takes DEFAULT_FORM.
-INPUT_FORMS: dict[str, InputForm] = {
-    "torchvision.models.detection": InputForm("detection", (1, 3, 800, 800), "images"),
-    "torchvision.models.optical_flow": InputForm("optical flow", (1, 3, 368, 496), "pair"),
-    "torchvision.models.segmentation": InputForm("segmentation", (1, 3, 520, 520)),
-    "torchvision.models.video": InputForm("video", (1, 3, 16, 224, 224)),
-    "torchvision.models.video.resnet": InputForm("video", (1, 3, 16, 112, 112)),
-}
-DEFAULT_FORM = InputForm("image", (1, 3, 224, 224), fixed_rank=False)
-
-
-def input_form(model: nn.Module) -> InputForm:
-    """The input form of `model`'s family (by its class's module), or DEFAULT_FORM."""
-    where = type(model).__module__
-    matches = [p for p in INPUT_FORMS if where == p or where.startswith(p + ".")]
-    return INPUT_FORMS[max(matches, key=len)] if matches else DEFAULT_FORM
-
-
 def get_model(name: str, *, weights: str | None = None, **kwargs) -> nn.Module:
     """Build a model by name, randomly initialised unless `weights` names torchvision weights.
 
@@ -108,10 +60,15 @@ def get_model(name: str, *, weights: str | None = None, **kwargs) -> nn.Module:
     """
     if name.startswith(TORCHVISION_PREFIX):
         return _torchvision_model(name.removeprefix(TORCHVISION_PREFIX), weights, kwargs)
+    if is_spec(name):
+        if weights is not None or kwargs:
+            raise ArchvizError(f"{name!r} is built from its config alone: no weights or arguments")
+        return build_spec(name)
     if name not in MODELS:
         raise ArchvizError(
             f"unknown model {name!r}; choose one of {', '.join(MODELS)}, "
-            f"'torchvision:NAME', or an import path 'package.module:factory'"
+            f"'torchvision:NAME', 'timm:NAME', 'hf:ORG/NAME', 'transformers:ClassName', "
+            "a path to a config.json, or an import path 'package.module:factory'"
             if ":" not in name
             else f"unknown model {name!r}"
         )
@@ -123,12 +80,13 @@ def get_model(name: str, *, weights: str | None = None, **kwargs) -> nn.Module:
 
 
 def resolve_model(spec: str | nn.Module) -> nn.Module:
-    """A module as is; a registry name; or an import path `package.module:factory`."""
+    """A module as is; a registry name; a spec of archviz.models.hf (a config.json,
+    hf:ORG/NAME, transformers:ClassName, timm:NAME); or an import path `package.module:factory`."""
     if isinstance(spec, nn.Module):
         return spec
     if not isinstance(spec, str) or not spec.strip():
         raise ArchvizError(f"malformed model {spec!r}; give a name such as resnet50")
-    if ":" in spec and not spec.startswith(TORCHVISION_PREFIX):
+    if ":" in spec and not spec.startswith(TORCHVISION_PREFIX) and not is_spec(spec):
         return _call_factory(spec, _import_factory(spec))
     return get_model(spec)
 

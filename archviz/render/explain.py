@@ -87,6 +87,8 @@ def explanation_text(explanation: DepthExplanation) -> str:
     if e.block:
         layers = ", ".join(map(str, e.layers))
         lines += [f"{e.block} blocks, layers [{layers}]: {e.blocks_answer}"]
+    if e.blocks_sentence:
+        lines += [e.blocks_sentence]
     lines += [
         "",
         tabulate(term_table(e), headers=TERM_COLUMNS, disable_numparse=True),
@@ -116,6 +118,8 @@ def explanation_markdown(explanation: DepthExplanation) -> str:
     if e.block:
         layers = ", ".join(map(str, e.layers))
         lines += ["", f"{e.block} blocks, layers [{layers}]: {_md(e.blocks_answer)}"]
+    if e.blocks_sentence:
+        lines += ["", _md(e.blocks_sentence)]
     lines += ["", _md_table(TERM_COLUMNS, term_table(e))]
     if e.stages:
         lines += ["", _md_table(STAGE_COLUMNS, stage_table(e))]
@@ -161,6 +165,7 @@ def explanation_html(explanation: DepthExplanation) -> str:
     return (
         f"<div><h4>{escape(e.model)}: {escape(e.formula)}</h4>"
         + (f"<p>{escape(e.blocks_answer)}</p>" if e.blocks_answer else "")
+        + (f"<p>{escape(e.blocks_sentence)}</p>" if e.blocks_sentence else "")
         + _html_table(TERM_COLUMNS, term_table(e))
         + stages
         + f"<p>Not counted:</p><ul>{items}</ul>"

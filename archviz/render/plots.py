@@ -41,8 +41,8 @@ def _params_macs(comparison: Comparison) -> Figure:
         xs = [i for i, v in enumerate(paper) if v]
         right.scatter(xs, [paper[i] for i in xs], color="black", zorder=3, label="paper Table 1")
         right.legend(loc="upper left", frameon=False)
-    n, _, h, w = comparison.input_size
-    right.set_title(f"Multiply-adds (billions), input {n}x3x{h}x{w}")
+    size = "x".join(map(str, comparison.input_size))  # any rank: images, token ids
+    right.set_title(f"Multiply-adds (billions), input {size}")
     for ax in (left, right):
         ax.tick_params(axis="x", labelrotation=30)
     return fig

@@ -213,6 +213,10 @@ class OpCounter(TorchDispatchMode):
 
     def _count(self, func: Any, args: tuple, kwargs: dict) -> Any:
         packet = func._overloadpacket
+        if packet is aten._grouped_mm:
+            out = grouped_mm(func, args, kwargs)
+            self.flops += grouped_mm_flops(args[0], args[1], out)
+            return out
         if packet in flop_registry:
             out = func(*args, **kwargs)
             self.flops += flop_registry[packet](*args, **kwargs, out_val=out)
@@ -260,3 +264,31 @@ class OpCounter(TorchDispatchMode):
             )
         self.elementwise += unfused.elementwise
         self.uncounted.update(unfused.uncounted)
+
+
+def grouped_mm(func: Any, args: tuple, kwargs: dict) -> torch.Tensor:
+    """Run `_grouped_mm` (mixture-of-experts layers); on meta, in any dtype.
+
+    Its meta kernel accepts only bf16/fp16, while the model may be traced in float32: on
+    meta the shape is taken from a bf16 run and given the dtype the op would return.
+    """
+    a = args[0]
+    if not a.is_meta or a.dtype in (torch.bfloat16, torch.float16):
+        return func(*args, **kwargs)
+    half = [x.to(torch.bfloat16) if isinstance(x, torch.Tensor) and x.is_floating_point()
+            else x for x in args[:2]]  # fmt: skip
+    out = func(*half, *args[2:], **{k: v for k, v in kwargs.items() if k != "out_dtype"})
+    return torch.empty_like(out, dtype=kwargs.get("out_dtype") or a.dtype)
+
+
+def grouped_mm_flops(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor) -> int:
+    """2 x M x K x N over the groups: every row of `a` meets one group's matrix once.
+
+    A mixture-of-experts layer sorts each token's top-k (token, expert) pairs into the rows
+    of `a` (2-D, M x K) and stacks the experts' weights in `b` (E x K x N): each pair costs
+    one K x N matmul, so the count is each token's top-k experts, never all of them. With
+    both 3-D (a batch of groups) it is a batched matmul; with both 2-D the groups split K.
+    """
+    if a.dim() == 2 and b.dim() == 2:  # out: G x M x N, the groups partition K
+        return 2 * a.shape[0] * a.shape[1] * b.shape[1]
+    return 2 * out.numel() * a.shape[-1]

@@ -31,7 +31,7 @@ from torch.nn.utils.rnn import PackedSequence
 from torch.utils.hooks import RemovableHandle
 
 from archviz.errors import ArchvizError
-from archviz.models.registry import input_form
+from archviz.models.inputs import input_form
 from archviz.options import MAX_DIM, MAX_ELEMENTS
 from archviz.tracing.copies import NOT_OPENED, open_scripts, shared_copy
 from archviz.tracing.lazy import lazy_hooks, lazy_stand_ins
@@ -235,7 +235,8 @@ def make_inputs(
                 "most 2^62 elements in all; an image is e.g. (1, 3, 224, 224)"
             )
     if len(sizes) == 1:
-        return form.build(sizes[0], lambda s: fresh(s, device, dtype)), {}
+        make = lambda s: fresh(s, device, dtype)  # noqa: E731
+        return form.inputs(sizes[0], make, _ints(device), device.type == "meta")
     return tuple(fresh(tuple(s), device, dtype) for s in sizes), {}
 
 
@@ -249,6 +250,17 @@ def _check_size(one: Any, at: int, count: int) -> None:
         )
     if not all(isinstance(d, int) and d > 0 for d in one):
         raise ArchvizError(f"malformed {where} {tuple(one)}: need positive integers")
+
+
+def _ints(device: torch.device) -> Callable[[tuple[int, ...], int, int], torch.Tensor]:
+    """int64 tensors with values in [low, high): token ids, attention masks."""
+
+    def make(size: tuple[int, ...], low: int, high: int) -> torch.Tensor:
+        if device.type == "meta":
+            return torch.empty(size, device=device, dtype=torch.long)
+        return torch.randint(low, max(high, low + 1), size, device=device)
+
+    return make
 
 
 def fresh(size: tuple[int, ...], device: torch.device, dtype) -> torch.Tensor:

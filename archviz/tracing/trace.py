@@ -20,6 +20,8 @@ from torch.func import functional_call
 
 from archviz.errors import ArchvizError
 from archviz.models.describe import Layout, layout
+from archviz.models.facts import config_facts
+from archviz.models.inputs import model_dtype
 from archviz.records import Architecture, ModuleRecord, ShapeTree, Trace
 from archviz.tracing.copies import NOT_OPENED, type_name
 from archviz.tracing.counts import architecture, fold_uncalled, param_counts, totals
@@ -52,7 +54,7 @@ def trace(
     *,
     inputs: Any = None,
     device: str | torch.device = "meta",
-    dtype: torch.dtype = torch.float32,
+    dtype: torch.dtype | None = None,
     name: str | None = None,
 ) -> Trace:
     """Trace one forward pass of `model` in eval mode.
@@ -60,9 +62,13 @@ def trace(
     `inputs` (a tensor, a tuple of positional inputs, or a dict of keyword inputs) wins
     over `input_size` (one shape, or a list of shapes for several positional inputs). With
     neither, the model's family default is used (`archviz.models.INPUT_FORMS`): 1x3x224x224
-    for classifiers, a list of images for detection, two frames for optical flow.
+    for classifiers, a list of images for detection, two frames for optical flow, token
+    ids for a model whose forward takes `input_ids` (`archviz.models.inputs`). `dtype`
+    defaults to the model's own (float32, or the dtype its config was built in).
     """
     target = check_device(device)
+    dtype = model_dtype(model) if dtype is None and isinstance(model, nn.Module) else dtype
+    dtype = torch.float32 if dtype is None else dtype
     # before any real allocation: a meta trace bounds what the real one needs
     meta = partial(trace, model, input_size, inputs=inputs, device="meta", dtype=dtype)
     check_fits(model, input_size, inputs, target, dtype, meta)
@@ -117,7 +123,7 @@ def _run(model: nn.Module, input_size, inputs, target: torch.device, dtype, name
             handle.remove()
         for module, training in modes.items():
             module.train(training)
-    return recorder.finish(
+    result = recorder.finish(
         model=name or type_name(model),
         device=str(target),
         dtype=str(dtype).removeprefix("torch."),
@@ -131,6 +137,10 @@ def _run(model: nn.Module, input_size, inputs, target: torch.device, dtype, name
             _tensor_bytes(args) + _tensor_bytes(kwargs),
         ),
     )
+    facts = config_facts(model)  # a transformer's config, as plain values (heads, vocab...)
+    if facts:
+        result.extra["config"] = facts
+    return result
 
 
 @contextmanager

@@ -148,7 +148,7 @@ def _model_context(
         "name": name,
         "anchor": Markup(anchor(name)),  # [a-z0-9-] only
         "formula": Markup(explanation.formula),  # archviz's arithmetic, in a code span
-        "sentence": explanation.blocks_answer,
+        "sentence": explanation.blocks_answer or explanation.blocks_sentence,
         "headline": f"{kind}depth {explanation.depth}: {t.params:,} parameters, "
         f"{si(t.macs)}MACs, {si(t.elementwise_flops)} elementwise FLOPs at input "
         f"{shape(trace.input_shapes)}.",
