@@ -42,6 +42,13 @@ LEVELS: dict[str, str] = {  # ResNet presets of diagram's --depth
 }
 DIAGRAM_SUFFIXES = (".svg", ".png", ".pdf", ".dot")
 TRACE_DEVICES = "meta (no memory, no compute), cpu or cuda"
+MAX_NODES = 300  # a diagram's node budget: above it, drawn shallower (render/diagram reads it)
+TRACING_COMMANDS = ("trace", "diagram", "explore", "explain", "compare", "report")
+# --ops: which ops a diagram draws as nodes (archviz.analysis.fold.OP_ROLES says which is glue)
+OPS: dict[str, str] = {
+    "folded": "data-moving ops (view, permute, getitem, ...) drawn on edges, runs of ops as one",
+    "all": "every op that ran is a node",
+}
 
 
 @dataclass(frozen=True)
@@ -141,7 +148,12 @@ OPTION_DOCS = (
         "diagram",
         "ResNet presets: " + "; ".join(f"{k}: {v}" for k, v in LEVELS.items()),
     ),
-    OptionDoc("--device NAME", "trace, bench", TRACE_DEVICES + "; bench: a list, cpu,cuda"),
+    OptionDoc(
+        "--device NAME",
+        ", ".join(TRACING_COMMANDS) + ", bench",
+        TRACE_DEVICES + " (detectors need cpu); bench: a list, cpu,cuda",
+    ),
+    OptionDoc("--ops NAME", "diagram", "; ".join(f"{k}: {v}" for k, v in OPS.items())),
 )
 
 

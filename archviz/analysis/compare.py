@@ -105,10 +105,12 @@ def compare(
     *,
     paper: bool = True,
     progress: Callable[[int, int, str], None] | None = None,
+    device: str = "meta",
 ) -> Comparison:
     """Trace each model once on the meta device (plus the other stride placement if
     `paper`), and explain its depth from that trace. `progress(done, total, what runs)`
-    hears about each model before it is traced."""
+    hears about each model before it is traced. `device`: where to trace (meta: nothing
+    allocated; cpu for models whose forward depends on values, such as detectors)."""
     if not models:
         raise ArchvizError("compare needs at least one model, e.g. resnet18 resnet50")
     size = check_size(input_size)
@@ -117,8 +119,8 @@ def compare(
         name = spec if isinstance(spec, str) else type(spec).__name__
         if progress is not None:
             progress(done, len(models), f"tracing {name}")
-        model = build(spec)
-        result = trace(model, size, name=name)
+        model = build(spec, device)
+        result = trace(model, size, device=device, name=name)
         explanation = explain_trace(result)
         if paper:
             explanation = replace(explanation, paper=paper_view(model, result))

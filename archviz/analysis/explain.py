@@ -93,15 +93,17 @@ def explain(
     *,
     paper: bool = True,
     name: str | None = None,
+    device: str = "meta",
 ) -> DepthExplanation:
-    """Trace the model on the meta device and count its weighted layers.
+    """Trace the model (on the meta device unless `device` says otherwise: a detector's
+    data-dependent steps need cpu) and count its weighted layers.
 
     With `paper`, an archviz ResNet is traced once more with the other stride placement.
     """
     size = check_size(input_size)
-    model = build(model_or_name)
+    model = build(model_or_name, device)
     label = name or (model_or_name if isinstance(model_or_name, str) else type(model).__name__)
-    result = trace(model, size, name=label)
+    result = trace(model, size, device=device, name=label)
     explanation = explain_trace(result)
     if paper:
         explanation = replace(explanation, paper=paper_view(model, result))
@@ -116,10 +118,13 @@ def check_size(input_size: Sequence[int]) -> Shape:
     return size
 
 
-def build(spec: str | nn.Module) -> nn.Module:
-    """A registry name is built on the meta device: no weights allocated or initialised."""
+def build(spec: str | nn.Module, device: str = "meta") -> nn.Module:
+    """A registry name is built on the meta device (no weights allocated or initialised),
+    or, to be traced elsewhere, as the registry builds it (trace moves it)."""
     if isinstance(spec, nn.Module):
         return spec
+    if str(device) != "meta":
+        return resolve_model(spec)
     with torch.device("meta"):
         return resolve_model(spec)
 

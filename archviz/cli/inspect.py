@@ -7,8 +7,8 @@ from pathlib import Path
 import click
 
 from archviz.cli.app import command, say, write_text
-from archviz.cli.params import format_option, input_option, output_option
-from archviz.options import TRACE_DEVICES, format_for, parse_shape
+from archviz.cli.params import device_option, format_option, input_option, output_option
+from archviz.options import format_for, parse_shape
 
 
 @command("models")
@@ -22,7 +22,7 @@ def models_cmd(include_tv: bool) -> None:
 @command("trace")
 @click.argument("model")
 @input_option(family=True)
-@click.option("--device", default="meta", help=f"Where to run: {TRACE_DEVICES}.")
+@device_option()
 @click.option(
     "--depth",
     type=click.IntRange(min=0),
@@ -52,20 +52,24 @@ def trace_cmd(
 @command("explain")
 @click.argument("model")
 @input_option()
+@device_option()
 @format_option("explain", default=None)
 @output_option("Write to this file instead of stdout.")
-def explain_cmd(model: str, input_size: str, fmt: str | None, output: Path | None) -> None:
+def explain_cmd(
+    model: str, input_size: str, device: str, fmt: str | None, output: Path | None
+) -> None:
     """Counts weighted layers on the traced model's main path, and shows where the stride sits."""
     from archviz.analysis.explain import explain
     from archviz.render.explain import render_explanation
 
-    result = explain(model, parse_shape(input_size))
+    result = explain(model, parse_shape(input_size), device=device)
     write_text(render_explanation(result, format_for(fmt, output, "explain")), output)
 
 
 @command("compare")
 @click.argument("models", nargs=-1)
 @input_option()
+@device_option()
 @format_option("compare", default=None)
 @output_option("Write to this file instead of stdout.")
 @click.option(
@@ -75,6 +79,7 @@ def explain_cmd(model: str, input_size: str, fmt: str | None, output: Path | Non
 def compare_cmd(
     models: tuple[str, ...],
     input_size: str,
+    device: str,
     fmt: str | None,
     output: Path | None,
     plots: Path | None,
@@ -87,7 +92,11 @@ def compare_cmd(
 
     with Progress("compare") as progress:
         result = compare(
-            models or STANDARD, parse_shape(input_size), paper=paper, progress=progress
+            models or STANDARD,
+            parse_shape(input_size),
+            paper=paper,
+            progress=progress,
+            device=device,
         )
     write_text(result.render(format_for(fmt, output, "compare")), output)
     if plots:

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from archviz.options import DEFAULT_INPUT, FORMAT_ALIASES, FORMATS
+from archviz.options import DEFAULT_INPUT, FORMAT_ALIASES, FORMATS, OPS, TRACE_DEVICES
 
 
 class AliasOption(click.Option):
@@ -82,4 +82,25 @@ def output_option(help: str, *aliases: str, folder: bool = False, **kwargs: Any)
         type=click.Path(file_okay=not folder, dir_okay=folder, path_type=Path),
         help=help,
         **kwargs,
+    )
+
+
+def device_option():
+    """--device for every command that traces: meta by default (nothing allocated)."""
+    return click.option(
+        "--device",
+        default="meta",
+        show_default=True,
+        help=f"Where to trace: {TRACE_DEVICES}. Detectors cannot run on meta: use cpu.",
+    )
+
+
+def ops_option():
+    """--ops: glue folded into edges (default) or every op drawn."""
+    return click.option(
+        "--ops",
+        type=click.Choice(list(OPS)),
+        default="folded",
+        show_default=True,
+        help="; ".join(f"{k}: {v}" for k, v in OPS.items()) + ".",
     )

@@ -7,13 +7,14 @@ from pathlib import Path
 import click
 
 from archviz.cli.app import command
-from archviz.cli.params import input_option, output_option
+from archviz.cli.params import device_option, input_option, output_option
 from archviz.options import FORMATS, format_list, parse_shape
 
 
 @command("report")
 @click.argument("models", nargs=-1)
 @input_option()
+@device_option()
 @output_option("The report folder.", "--out", folder=True, default=Path("reports"))
 @click.option(
     "--format",
@@ -29,7 +30,12 @@ from archviz.options import FORMATS, format_list, parse_shape
     help="Add benchmarks: a FILE.json from `archviz bench -o`, or devices to run (cpu,cuda).",
 )
 def report_cmd(
-    models: tuple[str, ...], input_size: str, output: Path, formats: str, bench_spec: str | None
+    models: tuple[str, ...],
+    input_size: str,
+    device: str,
+    output: Path,
+    formats: str,
+    bench_spec: str | None,
 ) -> None:
     """MODELS default to ResNet-18/34/50/101/152. Writes report.html (self-contained) and
     README.md (GitHub-flavoured, diagrams and plots beside it); a failed run leaves the
@@ -45,7 +51,7 @@ def report_cmd(
     check_report_folder(output)  # refuse a folder with the user's files before any work
     names = list(models or STANDARD)
     with Progress("report") as progress:
-        comparison = compare(names, parse_shape(input_size), progress=progress)
+        comparison = compare(names, parse_shape(input_size), progress=progress, device=device)
         results = load_or_run(bench_spec, names, progress=progress) if bench_spec else None
         progress(0, 0, "writing the report")
         pages = write_report(comparison, output, chosen, bench=results)

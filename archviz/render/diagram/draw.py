@@ -27,6 +27,7 @@ from archviz.render.diagram.parts import (
     graph,
     label,
     layer_text,
+    moved_text,
     shape_text,
     summary_lines,
 )
@@ -197,6 +198,11 @@ def draw(trace: Trace, view: View, level: str) -> graphviz.Digraph:
         # several tensors into one node (a run's outputs into a cat): say how many
         if len(tails) > 1 and len({e.dst for e in found}) == 1 and shape is not None:
             text = f"{len(tails)} × {shape_text(shape)}"
+        if (src, dst) in view.bundled:  # dense connectivity: one edge for all the inputs
+            text = f"+ {view.bundled[(src, dst)] - 1} earlier inputs"
+        moves = {(e.via, e.before) for e in found}
+        if len(moves) == 1 and found[0].via and shape is not None:  # glue carried by the edge
+            text = moved_text(found[0].via, found[0].before, shape)
         edges.add(
             labels.ids[src],
             labels.ids[dst],

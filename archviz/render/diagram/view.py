@@ -67,6 +67,8 @@ class View:
     roles: dict[tuple[str, str], str] = field(default_factory=dict)  # 'identity'/'projection'
     varied: set[str] = field(default_factory=set)  # runs whose members differ in width
     branches: set[str] = field(default_factory=set)  # units that are a residual's main branch
+    depth: int = 0  # the module depth it was built to
+    bundled: dict[tuple[str, str], int] = field(default_factory=dict)  # edge -> inputs it carries
 
 
 @dataclass
@@ -239,7 +241,7 @@ def build_view(
     """The graph of `trace` down to `depth`; `parts_open` given: a ResNet preset."""
     parts = _parts(trace) if parts_open is not None else {}
     b = _Builder(trace, depth, collapse, parts, bool(parts_open))
-    view = View()
+    view = View(depth=depth)
     for node in trace.nodes:
         unit = b.unit_of(b.resolve(node.id))
         if unit.id not in view.units:
@@ -251,12 +253,34 @@ def build_view(
         src, dst = b.unit_of(b.resolve(e.src)).id, b.unit_of(b.resolve(e.dst)).id
         if src != dst:
             view.edges.setdefault((src, dst), []).append(e)
+    _bundle(view)
     _shortcut_roles(b, view)
     strict = signatures(trace)
     for head, run in b.runs[1].items():
         if len({strict(g) for g in run}) > 1:
             view.varied.add(head)
     return view
+
+
+BUNDLE = 3  # a node reading this many earlier nodes that feed each other: one edge
+
+
+def _bundle(view: View) -> None:
+    """Dense connectivity as one edge: when a node reads BUNDLE or more units that feed
+    one another in a chain (each dense layer reads every earlier one), only the edge from
+    the last is drawn, marked with how many inputs it stands for. Inception's parallel
+    branches do not feed each other, and a residual add has two inputs: neither bundles."""
+    into: dict[str, list[str]] = {}
+    for src, dst in view.edges:
+        into.setdefault(dst, []).append(src)
+    order = {uid: i for i, uid in enumerate(view.units)}
+    for dst, srcs in into.items():
+        chain = sorted(srcs, key=lambda u: order.get(u, -1))
+        if len(chain) < BUNDLE or not all((a, b) in view.edges for a, b in pairwise(chain)):
+            continue
+        for src in chain[:-1]:
+            del view.edges[(src, dst)]
+        view.bundled[(chain[-1], dst)] = len(chain)
 
 
 def _add_boxes(b: _Builder, view: View, box: str | None) -> None:
