@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from archviz.analysis.depth import Depth, Term, derive_depth
-from archviz.analysis.graph import call_id, record_ids
+from archviz.analysis.graph import call_id, groups, record_ids, top_level
 from archviz.analysis.paper import DEFAULT_INPUT, PaperView, paper_view
 from archviz.errors import ArchvizError
 from archviz.models import resolve_model
@@ -147,8 +147,34 @@ def explain_trace(result: Trace) -> DepthExplanation:
     )
     arch = result.architecture
     if arch is None or not _has_blocks(result, arch.stages):
-        return explanation
+        parts = _parts_note(result, found)
+        return replace(explanation, notes=(parts,)) if parts else explanation
     return _with_stages(result, explanation, found)
+
+
+def _parts_note(result: Trace, found: Depth) -> str:
+    """'backbone: backbone (BackboneWithFPN, 53 of the 57 layers counted); heads: rpn
+    (...)'. The top-level module holding most of the main path is the backbone; the other
+    top-level modules with weighted layers are heads. Read from the graph, not names."""
+    tree = groups(result)
+    nodes = {n.id: n for n in result.nodes}
+    on_path: Counter[str] = Counter()
+    beside: Counter[str] = Counter()
+    for ids, counter in ((found.main_path, on_path), (found.beside, beside)):
+        for i in ids:
+            counter[(*nodes[i].scope, i)[0]] += 1
+    parts = [item for item in top_level(result) if item in tree and on_path[item] + beside[item]]
+    if len(parts) < 2:
+        return ""
+    trunk = max(parts, key=lambda item: on_path[item])
+
+    def said(item: str) -> str:
+        where = [f"{on_path[item]} on the main path"] if on_path[item] else []
+        where += [f"{beside[item]} beside it"] if beside[item] else []
+        return f"{item} ({tree[item].type}: {', '.join(where)})"
+
+    heads = ", ".join(said(item) for item in parts if item != trunk)
+    return f"backbone: {said(trunk)}; heads: {heads}"
 
 
 def _with_stages(result: Trace, e: DepthExplanation, found: Depth) -> DepthExplanation:

@@ -12,6 +12,7 @@ says which op is which; an op it does not name computes.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field, replace
 
 from archviz.records import Edge, Node, Shape, Trace
@@ -34,6 +35,7 @@ _KEY_OPS = (
     "roi_align", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "topk",
 )  # fmt: skip
 OP_ROLES: dict[str, str] = {**dict.fromkeys(_GLUE_OPS, GLUE), **dict.fromkeys(_KEY_OPS, KEY)}
+LOOP = 3  # a key op this often in one stretch of ops is a loop's body, folded with it
 MODES = ("folded", "all")  # --ops: glue folded into edges (default), or every op a node
 
 
@@ -108,20 +110,35 @@ def _bridge(trace: Trace, nodes: dict[str, Node], glue: frozenset[str]) -> list[
 
 
 def _runs(kept: list[Node], roles: set[str]) -> dict[str, tuple[str, ...]]:
-    """Two or more ops of `roles` in one scope that ran one after another -> one run."""
+    """Two or more ops of `roles` in one scope that ran one after another -> one run.
+
+    A key op that ran three or more times in one stretch of ops is a loop's body (Mask
+    R-CNN pastes each of 100 masks with an interpolate and 15 ops): it joins the run."""
     runs: list[list[Node]] = []
-    current: list[Node] = []
-    for node in kept:
-        joins = node.kind == "op" and op_role(node.type) in roles
-        if joins and current and current[-1].scope == node.scope:
-            current.append(node)
-            continue
-        if len(current) > 1:
+    for stretch in _stretches(kept):
+        looped = Counter(n.type for n in stretch if op_role(n.type) == KEY)
+        current: list[Node] = []
+        for node in stretch:
+            if op_role(node.type) in roles or looped[node.type] >= LOOP:
+                current.append(node)
+                continue
             runs.append(current)
-        current = [node] if joins else []
-    if len(current) > 1:
+            current = []
         runs.append(current)
-    return {f"{run[0].id}_ops": tuple(n.id for n in run) for run in runs}
+    return {f"{run[0].id}_ops": tuple(n.id for n in run) for run in runs if len(run) > 1}
+
+
+def _stretches(kept: list[Node]) -> list[list[Node]]:
+    """Maximal stretches of op nodes that ran one after another in one scope."""
+    out: list[list[Node]] = []
+    for node in kept:
+        if node.kind != "op":
+            out.append([])
+        elif out and out[-1] and out[-1][-1].scope == node.scope:
+            out[-1].append(node)
+        else:
+            out.append([node])
+    return [s for s in out if s]
 
 
 def _run_node(run: str, ops: tuple[str, ...], nodes: dict[str, Node], edges: list[Edge]) -> Node:
@@ -136,7 +153,10 @@ def _run_node(run: str, ops: tuple[str, ...], nodes: dict[str, Node], edges: lis
         and nodes[e.src].kind == "module"
         and (not first.scope or first.scope[-1] not in nodes[e.src].scope)
     ]
+    keys = Counter(nodes[op].type for op in ops if op_role(nodes[op].type) == KEY)
     label = f"{len(ops)} ops"
+    if keys:  # the loop's work: '1600 ops: 100 × interpolate'
+        label += ": " + ", ".join(f"{n} × {op}" for op, n in sorted(keys.items()))
     if outer and first.scope:  # at the top level every module is outside: no name says more
         label = f"{outer[0].id.rsplit('.', 1)[-1].split(':')[0]} · {label}"
     return Node(run, "op", label, first.scope, None, nodes[ops[-1]].output_shapes)
