@@ -154,6 +154,11 @@ OPTION_DOCS = (
         TRACE_DEVICES + " (detectors need cpu); bench: a list, cpu,cuda",
     ),
     OptionDoc("--ops NAME", "diagram", "; ".join(f"{k}: {v}" for k, v in OPS.items())),
+    OptionDoc(
+        "--max-nodes N",
+        "diagram",
+        f"node budget (default {MAX_NODES}): a bigger view is drawn shallower, with a note",
+    ),
 )
 
 

@@ -124,16 +124,11 @@ class Node:
 
 @dataclass(frozen=True)
 class Edge:
-    """A tensor that `src` produced and `dst` consumed.
-
-    In a folded graph (archviz.analysis.fold) an edge may carry the data-moving ops it
-    stands for (`via`: 'view', 'transpose') and the shape before them (`before`)."""
+    """A tensor that `src` produced and `dst` consumed."""
 
     src: str
     dst: str
     shape: Shape | None
-    via: tuple[str, ...] = ()
-    before: Shape | None = None
 
 
 @dataclass(frozen=True, repr=False)

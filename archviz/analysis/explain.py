@@ -153,9 +153,9 @@ def explain_trace(result: Trace) -> DepthExplanation:
 
 
 def _parts_note(result: Trace, found: Depth) -> str:
-    """'backbone: backbone (BackboneWithFPN, 53 of the 57 layers counted); heads: rpn
-    (...)'. The top-level module holding most of the main path is the backbone; the other
-    top-level modules with weighted layers are heads. Read from the graph, not names."""
+    """'backbone: backbone (BackboneWithFPN: 51 on the main path, 10 beside it); heads:
+    rpn (...)'. The first top-level module the main path runs through is the backbone; the
+    other top-level modules with weighted layers are heads. Read from the graph, not names."""
     tree = groups(result)
     nodes = {n.id: n for n in result.nodes}
     on_path: Counter[str] = Counter()
@@ -166,7 +166,7 @@ def _parts_note(result: Trace, found: Depth) -> str:
     parts = [item for item in top_level(result) if item in tree and on_path[item] + beside[item]]
     if len(parts) < 2:
         return ""
-    trunk = max(parts, key=lambda item: on_path[item])
+    trunk = next((item for item in parts if on_path[item]), parts[0])
 
     def said(item: str) -> str:
         where = [f"{on_path[item]} on the main path"] if on_path[item] else []

@@ -45,6 +45,15 @@ def op_role(op: str) -> str:
 
 
 @dataclass(frozen=True)
+class CarriedEdge(Edge):
+    """An edge of the folded graph that carries data-moving ops: their names (`via`:
+    'view', 'transpose') and the shape before them (`before`); `shape` is the one after."""
+
+    via: tuple[str, ...] = ()
+    before: Shape | None = None
+
+
+@dataclass(frozen=True)
 class Folding:
     """The folded graph, and what each of its run nodes stands for."""
 
@@ -95,7 +104,7 @@ def _bridge(trace: Trace, nodes: dict[str, Node], glue: frozenset[str]) -> list[
                     origin[e.dst] = (src, (*via, nodes[e.dst].type), before)
             else:
                 origin[e.dst] = (e.src, (nodes[e.dst].type,), e.shape)
-    out = []
+    out: list[Edge] = []
     for e in trace.edges:
         if e.dst in glue:
             continue
@@ -103,7 +112,7 @@ def _bridge(trace: Trace, nodes: dict[str, Node], glue: frozenset[str]) -> list[
             if e.src not in origin:  # glue on a constant: nothing to draw
                 continue
             src, via, before = origin[e.src]
-            out.append(Edge(src, e.dst, e.shape, via=via, before=before))
+            out.append(CarriedEdge(src, e.dst, e.shape, via=via, before=before))
         else:
             out.append(e)
     return out

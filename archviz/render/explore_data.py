@@ -180,8 +180,9 @@ class _Boxes:
                 continue
             s, d = self.index[e.src], self.index[e.dst]
             row = [s, d, shape(e.shape), int(self._across(s, d, member))]
-            if e.via:
-                row.append(" · ".join(dict.fromkeys(e.via)))
+            via = getattr(e, "via", ())  # a folded edge's data-moving ops
+            if via:
+                row.append(" · ".join(dict.fromkeys(via)))
             out.append(row)
         return out
 

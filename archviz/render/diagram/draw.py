@@ -200,9 +200,10 @@ def draw(trace: Trace, view: View, level: str) -> graphviz.Digraph:
             text = f"{len(tails)} × {shape_text(shape)}"
         if (src, dst) in view.bundled:  # dense connectivity: one edge for all the inputs
             text = f"+ {view.bundled[(src, dst)] - 1} earlier inputs"
-        moves = {(e.via, e.before) for e in found}
-        if len(moves) == 1 and found[0].via and shape is not None:  # glue carried by the edge
-            text = moved_text(found[0].via, found[0].before, shape)
+        moves = {(getattr(e, "via", ()), getattr(e, "before", None)) for e in found}
+        via, before = next(iter(moves))
+        if len(moves) == 1 and via and shape is not None:  # glue carried by the edge
+            text = moved_text(via, before, shape)
         edges.add(
             labels.ids[src],
             labels.ids[dst],
