@@ -95,8 +95,24 @@ def call_id(record: ModuleRecord) -> str:
     return record.name if record.call == 0 else f"{record.name}:{record.call}"
 
 
+_RECENT: list[tuple[Trace, dict[str, Group]]] = []  # groups() of the last few traces
+
+
 def groups(trace: Trace) -> dict[str, Group]:
-    """Every container call seen in a node's scope, with its direct children in run order."""
+    """Every container call seen in a node's scope, with its direct children in run order.
+
+    Remembered for the last few traces (by identity: a Trace holds dicts, so it has no
+    hash): a diagram asks for them once per run of siblings, 800 times for Llama-3-70B."""
+    for seen, tree in _RECENT:
+        if seen is trace:
+            return tree
+    tree = _groups(trace)
+    _RECENT.insert(0, (trace, tree))
+    del _RECENT[4:]
+    return tree
+
+
+def _groups(trace: Trace) -> dict[str, Group]:
     index = record_ids(trace)
     children: dict[str, list[str]] = {}
     parents: dict[str, str | None] = {}

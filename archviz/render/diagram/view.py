@@ -79,6 +79,7 @@ class _Builder:
     parts: dict[str, str]  # top-level item -> '~stem' / '~head' (ResNet presets)
     parts_open: bool
     chain_cache: dict[str, dict[str, str]] = field(default_factory=dict)
+    skeletons: dict[str, bool] = field(default_factory=dict)
 
     @cached_property
     def tree(self) -> dict[str, Group]:
@@ -143,7 +144,9 @@ class _Builder:
             nid = alias[nid]
 
     def skeleton(self, gid: str) -> bool:
-        return any(self.is_merge(k, RESIDUAL) for k in self.tree[gid].children)
+        if gid not in self.skeletons:
+            self.skeletons[gid] = any(self.is_merge(k, RESIDUAL) for k in self.tree[gid].children)
+        return self.skeletons[gid]
 
     def is_merge(self, item: str, kinds: frozenset[str] = MERGES) -> bool:
         node = self.nodes.get(item)
