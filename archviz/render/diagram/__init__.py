@@ -11,6 +11,7 @@ text, escaped in `_diagram_parts.text` and nowhere else.
 from __future__ import annotations
 
 import shutil
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -139,13 +140,23 @@ def fits(view: View, most: int) -> bool:
 
 def long_edges(view: View) -> int:
     """The ranks edges skip, ranks being longest paths in run order."""
+    rank = _ranks(view)
+    return sum(max(0, rank[d] - rank[s] - 1) for s, d in view.edges if s in rank and d in rank)
+
+
+def widest(view: View) -> int:
+    """The most nodes side by side on one rank: what decides a diagram's width."""
+    return max(Counter(_ranks(view).values()).values(), default=0)
+
+
+def _ranks(view: View) -> dict[str, int]:
     rank: dict[str, int] = {}
     into: dict[str, list[str]] = {}
     for src, dst in view.edges:
         into.setdefault(dst, []).append(src)
     for uid in view.units:
         rank[uid] = max((rank[p] + 1 for p in into.get(uid, ()) if p in rank), default=0)
-    return sum(max(0, rank[d] - rank[s] - 1) for s, d in view.edges if s in rank and d in rank)
+    return rank
 
 
 def _within(
@@ -177,14 +188,16 @@ def _within(
     return drawn, smaller, (note,)
 
 
-def detail_depth(trace: Trace, most: int = 70) -> int:
-    """The deepest depth whose diagram still has at most `most` nodes (repeats collapsed):
-    the report's detailed view of a model that has no ResNet preset."""
+def detail_depth(trace: Trace, most: int = 70, wide: int = 8) -> int:
+    """The deepest depth whose diagram still has at most `most` nodes (repeats collapsed)
+    and at most `wide` side by side, so it reads at page width: the report's detailed view
+    of a model that has no ResNet preset (Mask R-CNN's five pyramid levels stay closed)."""
     best, previous = 1, -1
     for depth in range(1, 12):
         view = build_view(trace, depth)
         count = len(view.units)
-        if not fits(view, most) or count == previous:
+        too_wide = depth > 1 and widest(view) > wide
+        if not fits(view, most) or too_wide or count == previous:
             break
         best, previous = depth, count
     return best

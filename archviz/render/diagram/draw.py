@@ -161,8 +161,16 @@ class _Labels:
             lines = [" · ".join(title), *self.summary(unit.members)]
             return [*lines, figures(out, params, macs, len(box.run))]
         if unit.box and (params, macs) == self.totals((unit.box,)):
-            return self.summary(unit.members)  # the box's title already says it
-        return [*self.summary(unit.members), figures(None, params, macs)]
+            return self.summary(unit.members) or self.op_names(unit.members)
+        lines = [
+            line for line in (*self.summary(unit.members), figures(None, params, macs)) if line
+        ]
+        return lines or self.op_names(unit.members)
+
+    def op_names(self, items: tuple[str, ...]) -> list[str]:
+        """A chain of ops only (FPN's upsampling): their names, as an op node shows one."""
+        names = [self.nodes[i].type for i in items if i in self.nodes]
+        return [" · ".join(dict.fromkeys(names))] if names else []
 
     def _output(self, item: str):
         record = self.record(item)
