@@ -153,7 +153,7 @@ OPTION_DOCS = (
         ", ".join(TRACING_COMMANDS) + ", bench",
         TRACE_DEVICES + " (detectors need cpu); bench: a list, cpu,cuda",
     ),
-    OptionDoc("--ops NAME", "diagram", "; ".join(f"{k}: {v}" for k, v in OPS.items())),
+    OptionDoc("--ops NAME", "diagram, explore", "; ".join(f"{k}: {v}" for k, v in OPS.items())),
     OptionDoc(
         "--max-nodes N",
         "diagram",

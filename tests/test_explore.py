@@ -342,7 +342,13 @@ def test_first_view_shows_structure_within_20_to_80_boxes(
     assert "rotary_emb · 12 ops" in texts and not any(t in texts for t in ("view", "transpose"))
     assert any("LlamaDecoderLayer × 8" in t for t in texts)
     page.shot("explore-tiny-llama.png")
+    page.page.check("#all-ops")  # the toggle: every op a box, the rotary run opened
+    page.ready()
+    texts = page.page.eval_on_selector_all("g.box text", "ts => ts.map(t => t.textContent)")
+    assert {"view", "transpose", "neg", "cat"} <= set(texts)
+    assert "rotary_emb · 12 ops" not in texts
     page.close()
+    assert '"ops":"all"' in explore(tiny_llama(), ops="all").html  # `--ops all` starts so
 
 
 def test_clicking_layer3_shows_its_blocks_and_shortcuts(browser: Any, pages: Path) -> None:

@@ -77,7 +77,8 @@ def diagram_cmd(
 @output_option("Output HTML file: one self-contained page, no network requests.", required=True)
 @input_option(family=True)
 @device_option()
-def explore_cmd(model: str, output: Path, input_size: str | None, device: str) -> None:
+@ops_option()
+def explore_cmd(model: str, output: Path, input_size: str | None, device: str, ops: str) -> None:
     """One offline page that opens the traced model's groups in place."""
     from archviz.models import resolve_model
     from archviz.render.explore import explore
@@ -85,4 +86,4 @@ def explore_cmd(model: str, output: Path, input_size: str | None, device: str) -
 
     size = parse_shape(input_size) if input_size else None  # None: the family's input
     result = trace(resolve_model(model), size, device=device, name=model)
-    click.echo(f"wrote {explore(result).save(output)}")
+    click.echo(f"wrote {explore(result, ops=ops).save(output)}")

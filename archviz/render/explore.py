@@ -21,6 +21,7 @@ __all__ = ["FOLD_MIN", "Explorer", "engine_element", "explore", "page_data", "sc
 
 from markupsafe import Markup
 
+from archviz.analysis.fold import MODES
 from archviz.errors import ArchvizError
 from archviz.records import Trace
 from archviz.render.atomic import write_atomic
@@ -69,13 +70,17 @@ class Explorer:
         return self.iframe()
 
 
-def explore(trace: Trace, *, fold: int = FOLD_MIN, host_engine: bool = False) -> Explorer:
+def explore(
+    trace: Trace, *, fold: int = FOLD_MIN, host_engine: bool = False, ops: str = "folded"
+) -> Explorer:
     """The explorer page for `trace`; runs of `fold` or more identical blocks start folded.
 
     `host_engine`: for a page framed (srcdoc) in a host that holds the engine once, as the
     report does with `engine_element()`; the page then loads ELK from its parent instead
     of carrying its own 1.6 MB copy."""
-    data = page_data(trace, fold=fold)
+    if ops not in MODES:
+        raise ArchvizError(f"unknown ops mode {ops!r}; choose one of {', '.join(MODES)}")
+    data = {**page_data(trace, fold=fold), "ops": ops}
     page = (
         environment()
         .get_template("explore.html.j2")
