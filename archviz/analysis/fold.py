@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field, replace
 
+from archviz.options import OPS
 from archviz.records import Edge, Node, Shape, Trace
 
 GLUE, KEY, COMPUTE = "glue", "key", "compute"
@@ -36,7 +37,7 @@ _KEY_OPS = (
 )  # fmt: skip
 OP_ROLES: dict[str, str] = {**dict.fromkeys(_GLUE_OPS, GLUE), **dict.fromkeys(_KEY_OPS, KEY)}
 LOOP = 3  # a key op this often in one stretch of ops is a loop's body, folded with it
-MODES = ("folded", "all")  # --ops: glue folded into edges (default), or every op a node
+MODES = tuple(OPS)  # "folded" (glue on edges, the default) or "all" (every op a node)
 
 
 def op_role(op: str) -> str:
