@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from archviz.options import OPS
 from archviz.records import Edge, Node, Shape, Trace
 
-GLUE, KEY, COMPUTE = "glue", "key", "compute"
+GLUE, MERGE, KEY, COMPUTE = "glue", "merge", "key", "compute"
 _GLUE_OPS = (
     "view", "view_as", "reshape", "reshape_as", "permute", "transpose", "t", "T", "mT",
     "swapaxes", "swapdims", "movedim", "moveaxis", "getitem", "unsqueeze", "squeeze",
@@ -35,13 +35,24 @@ _KEY_OPS = (
     "addmm", "layer_norm", "group_norm", "batch_norm", "interpolate", "grid_sample", "nms",
     "roi_align", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "topk",
 )  # fmt: skip
-OP_ROLES: dict[str, str] = {**dict.fromkeys(_GLUE_OPS, GLUE), **dict.fromkeys(_KEY_OPS, KEY)}
+# Ops that combine tensors: they compute (and join runs), and a diagram draws a lone one as
+# a merge node (the residual +, a concatenation).
+_MERGE_OPS = (
+    "add", "sub", "mul", "div", "cat", "stack", "concat", "concatenate", "hstack", "vstack",
+    "where", "maximum", "minimum",
+)  # fmt: skip
+OP_ROLES: dict[str, str] = {
+    **dict.fromkeys(_GLUE_OPS, GLUE),
+    **dict.fromkeys(_MERGE_OPS, MERGE),
+    **dict.fromkeys(_KEY_OPS, KEY),
+}
 LOOP = 3  # a key op this often in one stretch of ops is a loop's body, folded with it
 MODES = tuple(OPS)  # "folded" (glue on edges, the default) or "all" (every op a node)
 
 
 def op_role(op: str) -> str:
-    """'glue' (moves data), 'key' (a named computation that stands alone) or 'compute'."""
+    """'glue' (moves data), 'merge' (combines tensors), 'key' (a named computation that
+    stands alone) or 'compute' (anything else)."""
     return OP_ROLES.get(op, COMPUTE)
 
 
@@ -71,7 +82,7 @@ def fold_ops(trace: Trace, coarse: bool = False) -> Folding:
     glue = frozenset(n.id for n in trace.nodes if n.kind == "op" and op_role(n.type) == GLUE)
     edges = _bridge(trace, nodes, glue)
     kept = [n for n in trace.nodes if n.id not in glue]
-    runs = _runs(kept, {COMPUTE, KEY} if coarse else {COMPUTE})
+    runs = _runs(kept, {COMPUTE, MERGE, KEY} if coarse else {COMPUTE, MERGE})
     member = {op: run for run, ops in runs.items() for op in ops}
     out_nodes = []
     for node in kept:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import pairwise
 
+from archviz.analysis.fold import KEY, MERGE, OP_ROLES
 from archviz.analysis.graph import (
     Group,
     groups,
@@ -27,11 +28,9 @@ from archviz.analysis.graph import (
 )
 from archviz.records import Edge, Node, Trace
 
-# Ops that combine several tensors: drawn as small nodes of their own, never folded.
-MERGES = frozenset(
-    {"add", "sub", "mul", "div", "cat", "stack", "concat", "concatenate", "hstack", "vstack",
-     "matmul", "bmm", "einsum", "where", "maximum", "minimum"}
-)  # fmt: skip
+# Ops that combine several tensors (archviz.analysis.fold's table: merges, and key ops
+# such as matmul and attention): drawn as small nodes of their own, never folded.
+MERGES = frozenset(op for op, role in OP_ROLES.items() if role in (MERGE, KEY))
 RESIDUAL = frozenset({"add", "sub", "mul"})  # a closed group with one of these shows its skeleton
 PARTS = ("stem", "head")  # a ResNet's self-described ends, drawn as one part each in presets
 
