@@ -23,17 +23,16 @@ import statistics
 import sys
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import torch
-from torch import nn
 
 import archviz
 from archviz.models import resolve_model
-from archviz.records import Edge, ModuleRecord, Node, Trace
+from archviz.records import Trace
 from archviz.render.diagram import diagram
 from tests.fixtures.chromium import CHROMIUM_ARGS
+from tests.fixtures.synthetic import synthetic_trace
 
 MODELS = (
     "resnet152",
@@ -102,44 +101,10 @@ def traced(name: str) -> Trace:
         ids = torch.zeros(1, 128, dtype=torch.long, device="meta")
         return archviz.trace(model, inputs={"input_ids": ids}, name=name)
     if name == "synthetic-20k":
-        return synthetic()
+        return synthetic_trace()
     if "rcnn" in name:
         return archviz.trace(resolve_model(name), (1, 3, 320, 320), device="cpu", name=name)
     return archviz.trace(resolve_model(name), (1, 3, 224, 224), name=name)
-
-
-def synthetic(stages: int = 40, blocks: int = 25, leaves: int = 20) -> Trace:
-    """20,000 leaf modules in 40 stages of 25 blocks, no two blocks alike (nothing folds):
-    a chain through every leaf, plus a shortcut around each block."""
-    base = archviz.trace(nn.Linear(4, 4), (1, 4), name="synthetic-20k")
-    template = base.records[0]
-    records: list[ModuleRecord] = [replace(template, name="", type="Synthetic", depth=0)]
-    nodes = [Node("input", "input", "input", (), None, (1, 4))]
-    edges: list[Edge] = []
-    prev = "input"
-    for s in range(stages):
-        stage = f"stage{s}"
-        records.append(replace(template, name=stage, type="Sequential", depth=1, is_leaf=False))
-        for b in range(blocks):
-            block = f"{stage}.{b}"
-            kind = f"Block{s * blocks + b}"  # distinct types: no two blocks fold together
-            records.append(replace(template, name=block, type=kind, depth=2, is_leaf=False))
-            entry = prev
-            for leaf in range(leaves):
-                name = f"{block}.{leaf}"
-                records.append(replace(template, name=name, type="Linear", depth=3))
-                nodes.append(
-                    Node(name, "module", "Linear", (stage, block), len(records) - 1, (1, 4))
-                )
-                edges.append(Edge(prev, name, (1, 4)))
-                prev = name
-            add = f"add_{s * blocks + b}"
-            nodes.append(Node(add, "op", "add", (stage, block), None, (1, 4)))
-            edges += [Edge(prev, add, (1, 4)), Edge(entry, add, (1, 4))]
-            prev = add
-    nodes.append(Node("output", "output", "output", (), None, (1, 4)))
-    edges.append(Edge(prev, "output", (1, 4)))
-    return replace(base, records=tuple(records), nodes=tuple(nodes), edges=tuple(edges))
 
 
 def dot_seconds(trace: Trace) -> float:

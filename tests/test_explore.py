@@ -32,6 +32,7 @@ from archviz.render.explore import (
     script_json,
 )
 from tests.fixtures.chromium import CHROMIUM_ARGS
+from tests.fixtures.synthetic import synthetic_trace
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 HOSTILE = "</script><script>alert(1)</script>"
@@ -349,6 +350,24 @@ def test_first_view_shows_structure_within_20_to_80_boxes(
     assert "rotary_emb · 12 ops" not in texts
     page.close()
     assert '"ops":"all"' in explore(tiny_llama(), ops="all").html  # `--ops all` starts so
+
+
+def test_a_big_graph_draws_what_is_in_view(browser: Any, tmp_path: Path) -> None:
+    """4,000 modules in 400 distinct blocks: the first view stays small, and "expand all"
+    lays out everything but draws what is in view, more as the page scrolls."""
+    t = synthetic_trace(stages=20, blocks=20, leaves=10)
+    explore(t).save(tmp_path / "big.html")
+    page = Page(browser, tmp_path / "big.html")
+    assert 20 <= len(page.shown()) <= 80
+    page.page.click("#expand-all")
+    page.page.wait_for_timeout(20)
+    page.ready()
+    drawn = page.shown()
+    assert 0 < len(drawn) < len(t.nodes) and "output" not in drawn
+    assert page.page.evaluate("window.archviz.unseen()") > 0
+    page.page.evaluate("window.archviz.openPath(window.archviz.find('output'))")  # scrolls there
+    page.page.wait_for_function("document.querySelector('g.box[data-id=\"output\"]') !== null")
+    page.close()
 
 
 def test_clicking_layer3_shows_its_blocks_and_shortcuts(browser: Any, pages: Path) -> None:
