@@ -51,6 +51,13 @@ TRACE_DEVICES = "meta (no memory, no compute), cpu or cuda"
 # --dtype names (torch's); without it a model runs in its own dtype (a config's dtype).
 DTYPES = ("float32", "float16", "bfloat16", "float64")
 HARDWARE_DTYPES = ("float32", "bfloat16", "float16")  # the datasheets give peaks for these
+MAX_NODES = 300  # a diagram's node budget: above it, drawn shallower (render/diagram reads it)
+TRACING_COMMANDS = ("trace", "diagram", "explore", "explain", "compare", "report")
+# --ops: which ops a diagram draws as nodes (archviz.analysis.fold.OP_ROLES says which is glue)
+OPS: dict[str, str] = {
+    "folded": "data-moving ops (view, permute, getitem, ...) drawn on edges, runs of ops as one",
+    "all": "every op that ran is a node",
+}
 
 
 @dataclass(frozen=True)
@@ -167,8 +174,9 @@ OPTION_DOCS = (
     ),
     OptionDoc(
         "--device NAME",
-        "trace, bench, roofline, memory",
-        TRACE_DEVICES + "; bench: a list, cpu,cuda; roofline, memory: meta or cpu",
+        ", ".join(TRACING_COMMANDS) + ", bench, roofline, memory",
+        TRACE_DEVICES + " (detectors need cpu); bench: a list, cpu,cuda; roofline, memory: meta "
+        "or cpu",
     ),
     OptionDoc(
         "--dtype NAME",
@@ -180,6 +188,12 @@ OPTION_DOCS = (
         "--hardware NAMES",
         "roofline, memory",
         "comma-separated: " + ", ".join(HARDWARE) + " (cpu: this machine, measured)",
+    ),
+    OptionDoc("--ops NAME", "diagram, explore", "; ".join(f"{k}: {v}" for k, v in OPS.items())),
+    OptionDoc(
+        "--max-nodes N",
+        "diagram",
+        f"node budget (default {MAX_NODES}): a bigger view is drawn shallower, with a note",
     ),
 )
 

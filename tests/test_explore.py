@@ -19,6 +19,7 @@ from torch import nn
 
 import archviz
 from archviz.analysis import graph
+from archviz.analysis.fold import fold_ops
 from archviz.cli.main import cli
 from archviz.records import Trace
 from archviz.render.explore import (
@@ -31,6 +32,7 @@ from archviz.render.explore import (
     script_json,
 )
 from tests.fixtures.chromium import CHROMIUM_ARGS
+from tests.fixtures.synthetic import synthetic_trace
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 HOSTILE = "</script><script>alert(1)</script>"
@@ -251,6 +253,12 @@ class Page:
     def ready(self) -> None:
         self.page.wait_for_function("document.body.dataset.state === 'ready'", timeout=60_000)
 
+    def top(self) -> None:
+        """Back to the top level only (the first view opens some levels)."""
+        self.page.click("#collapse-all")
+        self.page.wait_for_timeout(20)
+        self.ready()
+
     def click(self, box_id: str) -> None:
         self.page.locator(f'g.box[data-id="{box_id}"]').first.click()
         self.page.wait_for_timeout(20)
@@ -284,22 +292,88 @@ def pages(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def test_opens_at_the_top_level_offline(browser: Any, pages: Path) -> None:
+def test_first_view_opens_the_stages_offline(browser: Any, pages: Path) -> None:
     t = traced("resnet50")
     for label, width in (("desktop", 1280), ("narrow", 390)):
         page = Page(browser, pages / "resnet50.html", width)
-        shown = page.shown()
-        assert set(shown) >= {r.name for r in t.records if r.depth == 1}
-        assert not any("." in s for s in shown)  # nothing below the top level yet
+        # the stages open on their blocks, and the first block on its layers: 20 to 80 boxes
+        frames = page.shown("frame")
+        assert {"layer1", "layer2", "layer3", "layer4"} <= set(frames)
+        assert 20 <= len(page.shown()) <= 80
+        assert {f"layer3.{i}" for i in range(6)} <= set(page.shown())
         labels = page.page.eval_on_selector_all("text.elabel", "ts => ts.map(t => t.textContent)")
         assert "1x256x56x56" in labels  # layer1's output shape on its edge
         page.shot(f"explore-resnet50-{label}.png")
+        page.top()
+        shown = page.shown()
+        assert set(shown) >= {r.name for r in t.records if r.depth == 1}
+        assert not any("." in s for s in shown)  # nothing below the top level
         page.close()
+
+
+def tiny_llama() -> Trace:
+    """Eight identical decoder layers, on meta: what a Llama looks like, in kilobytes."""
+    transformers = pytest.importorskip("transformers")
+    config = transformers.LlamaConfig(
+        hidden_size=32, intermediate_size=64, num_hidden_layers=8, num_attention_heads=4,
+        num_key_value_heads=2, vocab_size=64,
+    )  # fmt: skip
+    with torch.device("meta"):
+        model = transformers.LlamaForCausalLM(config)
+    ids = torch.zeros(1, 16, dtype=torch.long, device="meta")
+    return archviz.trace(model, inputs={"input_ids": ids}, name="tiny-llama")
+
+
+def test_first_view_shows_structure_within_20_to_80_boxes(
+    browser: Any, pages: Path, tmp_path: Path
+) -> None:
+    page = Page(browser, pages / "resnet152.html")
+    assert 20 <= len(page.shown()) <= 80
+    assert {"layer1", "layer2", "layer3", "layer4", "layer1.0"} <= set(page.shown("frame"))
+    page.close()
+    explore(tiny_llama()).save(tmp_path / "llama.html")
+    page = Page(browser, tmp_path / "llama.html")
+    shown, frames = page.shown(), page.shown("frame")
+    assert 20 <= len(shown) <= 80
+    # one decoder layer's insides, marked "x 8"; the rotary embedding's ops are one box
+    assert "model.layers.0..model.layers.7" in frames and "model.layers.0" in frames
+    assert "model.layers.0.self_attn" in frames and "model.layers.0.mlp" in frames
+    assert not any(s.startswith("model.layers.1") for s in shown + frames)
+    texts = page.page.eval_on_selector_all("g.box text", "ts => ts.map(t => t.textContent)")
+    assert "rotary_emb · 12 ops" in texts and not any(t in texts for t in ("view", "transpose"))
+    assert any("LlamaDecoderLayer × 8" in t for t in texts)
+    page.shot("explore-tiny-llama.png")
+    page.page.check("#all-ops")  # the toggle: every op a box, the rotary run opened
+    page.ready()
+    texts = page.page.eval_on_selector_all("g.box text", "ts => ts.map(t => t.textContent)")
+    assert {"view", "transpose", "neg", "cat"} <= set(texts)
+    assert "rotary_emb · 12 ops" not in texts
+    page.close()
+    assert '"ops":"all"' in explore(tiny_llama(), ops="all").html  # `--ops all` starts so
+
+
+def test_a_big_graph_draws_what_is_in_view(browser: Any, tmp_path: Path) -> None:
+    """4,000 modules in 400 distinct blocks: the first view stays small, and "expand all"
+    lays out everything but draws what is in view, more as the page scrolls."""
+    t = synthetic_trace(stages=20, blocks=20, leaves=10)
+    explore(t).save(tmp_path / "big.html")
+    page = Page(browser, tmp_path / "big.html")
+    assert 20 <= len(page.shown()) <= 80
+    page.page.click("#expand-all")
+    page.page.wait_for_timeout(20)
+    page.ready()
+    drawn = page.shown()
+    assert 0 < len(drawn) < len(t.nodes) and "output" not in drawn
+    assert page.page.evaluate("window.archviz.unseen()") > 0
+    page.page.evaluate("window.archviz.openPath(window.archviz.find('output'))")  # scrolls there
+    page.page.wait_for_function("document.querySelector('g.box[data-id=\"output\"]') !== null")
+    page.close()
 
 
 def test_clicking_layer3_shows_its_blocks_and_shortcuts(browser: Any, pages: Path) -> None:
     t = traced("resnet50")
     page = Page(browser, pages / "resnet50.html")
+    page.top()
     page.click("layer3")
     blocks = [f"layer3.{i}" for i in range(6)]
     assert [b for b in page.shown() if b.startswith("layer3")] == blocks
@@ -342,6 +416,7 @@ def test_search_opens_the_path_and_shows_the_figures(browser: Any, pages: Path) 
 
 def test_keyboard_moves_and_opens(browser: Any, pages: Path) -> None:
     page = Page(browser, pages / "resnet50.html")
+    page.top()
     page.click("layer1")  # opens it and selects it
     page.page.keyboard.press("ArrowDown")
     assert page.page.locator("g.box.selected").get_attribute("data-id") == "layer1.0"
@@ -359,13 +434,22 @@ def test_keyboard_moves_and_opens(browser: Any, pages: Path) -> None:
 def test_expand_all_lays_out_every_module(browser: Any, pages: Path) -> None:
     t = traced("resnet152")
     page = Page(browser, pages / "resnet152.html")
+    page.top()
     page.click("layer3")
     folded = ["layer3.0", "layer3.1..layer3.35"]
     assert [b for b in page.shown() if b.startswith("layer3")] == folded
-    page.click("layer3.1..layer3.35")  # the folded run, "x 35", opens too
+    page.click("layer3.1..layer3.35")  # the folded run, "x 35", opens on its first member
+    assert [b for b in page.shown() if b.startswith("layer3.")] == ["layer3.0", "layer3.1"]
+    page.page.check("#all-runs")  # every repeat
+    page.ready()
     assert {f"layer3.{i}" for i in range(36)} <= set(page.shown())
     page.page.click("#expand-all")
     page.page.wait_for_timeout(20)
+    page.ready()
+    # glue (the flatten before fc) is carried by its edge, not a box
+    assert sorted(page.shown()) == sorted(n.id for n in fold_ops(t).trace.nodes)
+    assert ("avgpool", "fc") in page.edges()
+    page.page.check("#all-ops")
     page.ready()
     assert sorted(page.shown()) == sorted(n.id for n in t.nodes)
     frames = set(page.shown("frame"))
@@ -379,6 +463,7 @@ def test_expand_all_lays_out_every_module(browser: Any, pages: Path) -> None:
 
 def test_hostile_name_stays_text_in_the_browser(browser: Any, pages: Path) -> None:
     page = Page(browser, pages / "hostile.html")
+    page.top()
     assert page.page.locator("#model").inner_text() == HOSTILE
     assert HOSTILE in page.shown("leaf")
     texts = page.page.eval_on_selector_all("g.box text", "ts => ts.map(t => t.textContent)")

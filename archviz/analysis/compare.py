@@ -84,11 +84,14 @@ def compare(
     dtype: torch.dtype | None = None,
     paper: bool = True,
     progress: Callable[[int, int, str], None] | None = None,
+    device: str = "meta",
 ) -> Comparison:
     """Trace each model once on the meta device (plus the other stride placement if
     `paper`), and explain its depth from that trace. Without `input_size` or `inputs`
     each model takes its own input (1x3x224x224 images, 1x128 tokens for a transformer).
-    `progress(done, total, what runs)` hears about each model before it is traced."""
+    `progress(done, total, what runs)` hears about each model before it is traced.
+    `device`: where to trace (meta: nothing allocated; cpu for models whose forward
+    depends on values, such as detectors)."""
     if not models:
         raise ArchvizError("compare needs at least one model, e.g. resnet18 resnet50")
     size = check_size(input_size) if input_size is not None else None
@@ -97,8 +100,8 @@ def compare(
         name = spec if isinstance(spec, str) else type(spec).__name__
         if progress is not None:
             progress(done, len(models), f"tracing {name}")
-        model = build(spec)
-        result = trace(model, size, inputs=inputs, dtype=dtype, name=name)
+        model = build(spec, device)
+        result = trace(model, size, inputs=inputs, device=device, dtype=dtype, name=name)
         explanation = explain_trace(result)
         if paper:
             explanation = replace(explanation, paper=paper_view(model, result))

@@ -20,7 +20,7 @@ from torch import nn
 
 from archviz.analysis.blocks import Stack, with_blocks
 from archviz.analysis.depth import Depth, Term, derive_depth
-from archviz.analysis.graph import call_id, record_ids
+from archviz.analysis.graph import call_id, groups, record_ids, top_level
 from archviz.analysis.paper import PaperView, paper_view
 from archviz.errors import ArchvizError
 from archviz.models import resolve_model
@@ -102,17 +102,19 @@ def explain(
     dtype: torch.dtype | None = None,
     paper: bool = True,
     name: str | None = None,
+    device: str = "meta",
 ) -> DepthExplanation:
-    """Trace the model on the meta device and count its weighted layers.
+    """Trace the model (on the meta device unless `device` says otherwise: a detector's
+    data-dependent steps need cpu) and count its weighted layers.
 
     Without `input_size` or `inputs` the model takes its own input (1x3x224x224 for an
     image classifier, 1x128 token ids for a transformer: archviz.models.inputs). With
     `paper`, an archviz ResNet is traced once more with the other stride placement.
     """
     size = check_size(input_size) if input_size is not None else None
-    model = build(model_or_name)
+    model = build(model_or_name, device)
     label = name or (model_or_name if isinstance(model_or_name, str) else type(model).__name__)
-    result = trace(model, size, inputs=inputs, dtype=dtype, name=label)
+    result = trace(model, size, inputs=inputs, device=device, dtype=dtype, name=label)
     explanation = explain_trace(result)
     if paper:
         explanation = replace(explanation, paper=paper_view(model, result))
@@ -127,10 +129,13 @@ def check_size(input_size: Sequence[int]) -> Shape:
     return size
 
 
-def build(spec: str | nn.Module) -> nn.Module:
-    """A registry name is built on the meta device: no weights allocated or initialised."""
+def build(spec: str | nn.Module, device: str = "meta") -> nn.Module:
+    """A registry name is built on the meta device (no weights allocated or initialised),
+    or, to be traced elsewhere, as the registry builds it (trace moves it)."""
     if isinstance(spec, nn.Module):
         return spec
+    if str(device) != "meta":
+        return resolve_model(spec)
     with torch.device("meta"):
         return resolve_model(spec)
 
@@ -153,8 +158,35 @@ def explain_trace(result: Trace) -> DepthExplanation:
     )
     arch = result.architecture
     if arch is None or not _has_blocks(result, arch.stages):
-        return with_blocks(result, explanation, found)
+        parts = _parts_note(result, found)  # a detector's backbone and heads, named
+        explanation = with_blocks(result, explanation, found)
+        return replace(explanation, notes=(*explanation.notes, parts)) if parts else explanation
     return _with_stages(result, explanation, found)
+
+
+def _parts_note(result: Trace, found: Depth) -> str:
+    """'backbone: backbone (BackboneWithFPN: 51 on the main path, 10 beside it); heads:
+    rpn (...)'. The first top-level module the main path runs through is the backbone; the
+    other top-level modules with weighted layers are heads. Read from the graph, not names."""
+    tree = groups(result)
+    nodes = {n.id: n for n in result.nodes}
+    on_path: Counter[str] = Counter()
+    beside: Counter[str] = Counter()
+    for ids, counter in ((found.main_path, on_path), (found.beside, beside)):
+        for i in ids:
+            counter[(*nodes[i].scope, i)[0]] += 1
+    parts = [item for item in top_level(result) if item in tree and on_path[item] + beside[item]]
+    if len(parts) < 2:
+        return ""
+    trunk = next((item for item in parts if on_path[item]), parts[0])
+
+    def said(item: str) -> str:
+        where = [f"{on_path[item]} on the main path"] if on_path[item] else []
+        where += [f"{beside[item]} beside it"] if beside[item] else []
+        return f"{item} ({tree[item].type}: {', '.join(where)})"
+
+    heads = ", ".join(said(item) for item in parts if item != trunk)
+    return f"backbone: {said(trunk)}; heads: {heads}"
 
 
 def _with_stages(result: Trace, e: DepthExplanation, found: Depth) -> DepthExplanation:

@@ -54,16 +54,11 @@ def longest_weighted_path(trace: Trace) -> list[str]:
     the earlier predecessor, so the answer is deterministic.
     """
     preds = predecessors(trace)
-    best: dict[str, tuple[int, str | None]] = {}
-    for node in trace.nodes:
-        weight = int(is_weighted(record_of(trace, node)))
-        choices = [(best[p][0], -i, p) for i, p in enumerate(preds[node.id]) if p in best]
-        if choices:
-            score, _, via = max(choices)
-            best[node.id] = (score + weight, via)
-        elif node.kind == "input":
-            best[node.id] = (weight, None)
+    best = _best_paths(trace, preds, lambda node: node.kind == "input")
     ends = [n.id for n in trace.nodes if n.kind == "output" and n.id in best]
+    if not ends:  # the input's link was lost (a batch in an object the trace cannot see)
+        best = _best_paths(trace, preds, lambda node: not preds[node.id])
+        ends = [n.id for n in trace.nodes if n.kind == "output" and n.id in best]
     if not ends:
         return []
     path: list[str] = []
@@ -72,6 +67,22 @@ def longest_weighted_path(trace: Trace) -> list[str]:
         path.append(current)
         current = best[current][1]
     return path[::-1]
+
+
+def _best_paths(
+    trace: Trace, preds: dict[str, list[str]], starts: Callable[[Node], bool]
+) -> dict[str, tuple[int, str | None]]:
+    """Node -> (weighted layers on the best path to it, the predecessor it came by)."""
+    best: dict[str, tuple[int, str | None]] = {}
+    for node in trace.nodes:
+        weight = int(is_weighted(record_of(trace, node)))
+        choices = [(best[p][0], -i, p) for i, p in enumerate(preds[node.id]) if p in best]
+        if choices:
+            score, _, via = max(choices)
+            best[node.id] = (score + weight, via)
+        elif starts(node):
+            best[node.id] = (weight, None)
+    return best
 
 
 def record_ids(trace: Trace) -> dict[str, int]:
@@ -84,8 +95,24 @@ def call_id(record: ModuleRecord) -> str:
     return record.name if record.call == 0 else f"{record.name}:{record.call}"
 
 
+_RECENT: list[tuple[Trace, dict[str, Group]]] = []  # groups() of the last few traces
+
+
 def groups(trace: Trace) -> dict[str, Group]:
-    """Every container call seen in a node's scope, with its direct children in run order."""
+    """Every container call seen in a node's scope, with its direct children in run order.
+
+    Remembered for the last few traces (by identity: a Trace holds dicts, so it has no
+    hash): a diagram asks for them once per run of siblings, 800 times for Llama-3-70B."""
+    for seen, tree in _RECENT:
+        if seen is trace:
+            return tree
+    tree = _groups(trace)
+    _RECENT.insert(0, (trace, tree))
+    del _RECENT[4:]
+    return tree
+
+
+def _groups(trace: Trace) -> dict[str, Group]:
     index = record_ids(trace)
     children: dict[str, list[str]] = {}
     parents: dict[str, str | None] = {}

@@ -7,8 +7,15 @@ from pathlib import Path
 import click
 
 from archviz.cli.app import command, say
-from archviz.cli.params import dtype_option, input_option, output_option, to_dtype
-from archviz.options import LEVELS, parse_shape
+from archviz.cli.params import (
+    device_option,
+    dtype_option,
+    input_option,
+    ops_option,
+    output_option,
+    to_dtype,
+)
+from archviz.options import LEVELS, MAX_NODES, parse_shape
 
 
 @command("diagram")
@@ -27,16 +34,28 @@ from archviz.options import LEVELS, parse_shape
     "--depth", type=click.IntRange(min=1), help="Open modules down to this depth (1: top level)."
 )
 @click.option("--no-collapse", is_flag=True, help="Draw every repeated block, not one 'x N'.")
+@ops_option()
+@click.option(
+    "--max-nodes",
+    type=click.IntRange(min=1),
+    default=MAX_NODES,
+    show_default=True,
+    help="Node budget: a bigger view is drawn shallower (and says so), so dot never hangs.",
+)
 @input_option(family=True)
 @dtype_option()
+@device_option()
 def diagram_cmd(
     model: str,
     output: Path,
     level: str | None,
     depth: int | None,
     no_collapse: bool,
+    ops: str,
+    max_nodes: int,
     input_size: str | None,
     dtype: str | None,
+    device: str,
 ) -> None:
     """Drawn from the traced dataflow (what ran, not module names): modules down to --depth,
     merges and shortcuts. DOT output is deterministic."""
@@ -45,9 +64,14 @@ def diagram_cmd(
     from archviz.tracing.trace import trace
 
     size = parse_shape(input_size) if input_size else None  # None: the family's input
-    result = trace(resolve_model(model), size, dtype=to_dtype(dtype), name=model)
+    result = trace(resolve_model(model), size, device=device, dtype=to_dtype(dtype), name=model)
     output.parent.mkdir(parents=True, exist_ok=True)
-    path = diagram(result, level, depth=depth, collapse=not no_collapse).save(output)
+    drawing = diagram(
+        result, level, depth=depth, collapse=not no_collapse, ops=ops, max_nodes=max_nodes
+    )
+    for note in drawing.notes:
+        say(f"note: {note}")
+    path = drawing.save(output)
     click.echo(f"wrote {path}")
     if path.suffix == ".dot" and not has_dot():
         say(
@@ -62,12 +86,16 @@ def diagram_cmd(
 @output_option("Output HTML file: one self-contained page, no network requests.", required=True)
 @input_option(family=True)
 @dtype_option()
-def explore_cmd(model: str, output: Path, input_size: str | None, dtype: str | None) -> None:
+@device_option()
+@ops_option()
+def explore_cmd(
+    model: str, output: Path, input_size: str | None, dtype: str | None, device: str, ops: str
+) -> None:
     """One offline page that opens the traced model's groups in place."""
     from archviz.models import resolve_model
     from archviz.render.explore import explore
     from archviz.tracing.trace import trace
 
     size = parse_shape(input_size) if input_size else None  # None: the family's input
-    result = trace(resolve_model(model), size, dtype=to_dtype(dtype), name=model)
-    click.echo(f"wrote {explore(result).save(output)}")
+    result = trace(resolve_model(model), size, device=device, dtype=to_dtype(dtype), name=model)
+    click.echo(f"wrote {explore(result, ops=ops).save(output)}")

@@ -7,8 +7,15 @@ from pathlib import Path
 import click
 
 from archviz.cli.app import command, say, write_text
-from archviz.cli.params import dtype_option, format_option, input_option, output_option, to_dtype
-from archviz.options import TRACE_DEVICES, format_for, parse_shape
+from archviz.cli.params import (
+    device_option,
+    dtype_option,
+    format_option,
+    input_option,
+    output_option,
+    to_dtype,
+)
+from archviz.options import format_for, parse_shape
 
 
 @command("models")
@@ -22,7 +29,7 @@ def models_cmd(include_tv: bool) -> None:
 @command("trace")
 @click.argument("model")
 @input_option(family=True)
-@click.option("--device", default="meta", help=f"Where to run: {TRACE_DEVICES}.")
+@device_option()
 @dtype_option()
 @click.option(
     "--depth",
@@ -55,17 +62,23 @@ def trace_cmd(
 @click.argument("model")
 @input_option(family=True)
 @dtype_option()
+@device_option()
 @format_option("explain", default=None)
 @output_option("Write to this file instead of stdout.")
 def explain_cmd(
-    model: str, input_size: str | None, dtype: str | None, fmt: str | None, output: Path | None
+    model: str,
+    input_size: str | None,
+    dtype: str | None,
+    device: str,
+    fmt: str | None,
+    output: Path | None,
 ) -> None:
     """Counts weighted layers on the traced model's main path, and shows where the stride sits."""
     from archviz.analysis.explain import explain
     from archviz.render.explain import render_explanation
 
     size = parse_shape(input_size) if input_size else None  # None: the model's own input
-    result = explain(model, size, dtype=to_dtype(dtype))
+    result = explain(model, size, dtype=to_dtype(dtype), device=device)
     write_text(render_explanation(result, format_for(fmt, output, "explain")), output)
 
 
@@ -73,6 +86,7 @@ def explain_cmd(
 @click.argument("models", nargs=-1)
 @input_option(family=True)
 @dtype_option()
+@device_option()
 @format_option("compare", default=None)
 @output_option("Write to this file instead of stdout.")
 @click.option(
@@ -83,6 +97,7 @@ def compare_cmd(
     models: tuple[str, ...],
     input_size: str | None,
     dtype: str | None,
+    device: str,
     fmt: str | None,
     output: Path | None,
     plots: Path | None,
@@ -97,7 +112,12 @@ def compare_cmd(
     with Progress("compare") as progress:
         size = parse_shape(input_size) if input_size else None  # None: each model's own
         result = compare(
-            models or STANDARD, size, dtype=to_dtype(dtype), paper=paper, progress=progress
+            models or STANDARD,
+            size,
+            dtype=to_dtype(dtype),
+            paper=paper,
+            progress=progress,
+            device=device,
         )
     write_text(render_comparison(result, format_for(fmt, output, "compare")), output)
     if plots:

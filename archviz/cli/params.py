@@ -11,7 +11,15 @@ from typing import Any
 
 import click
 
-from archviz.options import DEFAULT_INPUT, DTYPES, FORMAT_ALIASES, FORMATS, HARDWARE
+from archviz.options import (
+    DEFAULT_INPUT,
+    DTYPES,
+    FORMAT_ALIASES,
+    FORMATS,
+    HARDWARE,
+    OPS,
+    TRACE_DEVICES,
+)
 
 
 class AliasOption(click.Option):
@@ -112,4 +120,25 @@ def hardware_option(default: str):
         default=default,
         metavar="NAMES",
         help=f"Comma-separated, from: {', '.join(HARDWARE)} (cpu: this machine, measured).",
+    )
+
+
+def device_option():
+    """--device for every command that traces: meta by default (nothing allocated)."""
+    return click.option(
+        "--device",
+        default="meta",
+        show_default=True,
+        help=f"Where to trace: {TRACE_DEVICES}. Detectors cannot run on meta: use cpu.",
+    )
+
+
+def ops_option():
+    """--ops: glue folded into edges (default) or every op drawn."""
+    return click.option(
+        "--ops",
+        type=click.Choice(list(OPS)),
+        default="folded",
+        show_default=True,
+        help="; ".join(f"{k}: {v}" for k, v in OPS.items()) + ".",
     )

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from archviz.cli.app import command
-from archviz.cli.params import dtype_option, input_option, output_option, to_dtype
+from archviz.cli.params import device_option, dtype_option, input_option, output_option, to_dtype
 from archviz.options import FORMATS, format_list, parse_shape
 
 
@@ -15,6 +15,7 @@ from archviz.options import FORMATS, format_list, parse_shape
 @click.argument("models", nargs=-1)
 @input_option(family=True)
 @dtype_option()
+@device_option()
 @output_option("The report folder.", "--out", folder=True, default=Path("reports"))
 @click.option(
     "--format",
@@ -33,6 +34,7 @@ def report_cmd(
     models: tuple[str, ...],
     input_size: str | None,
     dtype: str | None,
+    device: str,
     output: Path,
     formats: str,
     bench_spec: str | None,
@@ -52,7 +54,7 @@ def report_cmd(
     names = list(models or STANDARD)
     with Progress("report") as progress:
         size = parse_shape(input_size) if input_size else None  # None: each model's own
-        comparison = compare(names, size, dtype=to_dtype(dtype), progress=progress)
+        comparison = compare(names, size, dtype=to_dtype(dtype), progress=progress, device=device)
         results = load_or_run(bench_spec, names, progress=progress) if bench_spec else None
         progress(0, 0, "writing the report")
         pages = write_report(comparison, output, chosen, bench=results)

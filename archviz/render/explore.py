@@ -17,20 +17,21 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+__all__ = ["FOLD_MIN", "Explorer", "engine_element", "explore", "page_data", "script_json"]
+
 from markupsafe import Markup
 
-from archviz.analysis import graph
+from archviz.analysis.fold import MODES
 from archviz.errors import ArchvizError
-from archviz.records import ModuleRecord, Node, Trace
+from archviz.records import Trace
 from archviz.render.atomic import write_atomic
-from archviz.render.explore_roofline import add_predicted, overlay_options
+from archviz.render.explore_data import FOLD_MIN, page_data
+from archviz.render.explore_roofline import overlay_options
 from archviz.render.templates import environment
-from archviz.render.units import shape, si
 
 ELK_DIR = Path(__file__).resolve().parent.parent / "vendor" / "elk"
 ELK_VERSION = "0.12.1"
 ELK_ELEMENT_ID = "archviz-elk"  # the host's <script type="text/plain"> holding the engine
-FOLD_MIN = 6  # fold a run of identical sibling blocks into one "x N" box from this length
 _SCRIPT_UNSAFE = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028",
                   "\u2029": "\\u2029"}  # fmt: skip
 
@@ -70,13 +71,17 @@ class Explorer:
         return self.iframe()
 
 
-def explore(trace: Trace, *, fold: int = FOLD_MIN, host_engine: bool = False) -> Explorer:
+def explore(
+    trace: Trace, *, fold: int = FOLD_MIN, host_engine: bool = False, ops: str = "folded"
+) -> Explorer:
     """The explorer page for `trace`; runs of `fold` or more identical blocks start folded.
 
     `host_engine`: for a page framed (srcdoc) in a host that holds the engine once, as the
     report does with `engine_element()`; the page then loads ELK from its parent instead
     of carrying its own 1.6 MB copy."""
-    data = page_data(trace, fold=fold)
+    if ops not in MODES:
+        raise ArchvizError(f"unknown ops mode {ops!r}; choose one of {', '.join(MODES)}")
+    data = {**page_data(trace, fold=fold), "ops": ops}
     page = (
         environment()
         .get_template("explore.html.j2")
@@ -122,121 +127,3 @@ def elk_source() -> str:
     if "</script" in lowered or "<!--" in lowered:
         raise ArchvizError(f"{path} cannot be inlined: it contains '</script' or '<!--'")
     return source
-
-
-def page_data(trace: Trace, fold: int = FOLD_MIN) -> dict[str, Any]:
-    """The page's JSON: boxes in execution order with their parent, edges between leaves."""
-    if fold < 2:
-        raise ArchvizError(f"fold must be at least 2 (a run of one block is no run), got {fold}")
-    if not trace.nodes:
-        raise ArchvizError(
-            f"the trace of {trace.model} has no dataflow graph; trace it with archviz.trace"
-        )
-    boxes = _Boxes(trace)
-    for node in trace.nodes:
-        boxes.add_node(node)
-    boxes.fold_runs(fold)
-    add_predicted(boxes.rows, trace)
-    edges = [
-        [boxes.index[e.src], boxes.index[e.dst], shape(e.shape)]
-        for e in trace.edges
-        if e.src in boxes.index and e.dst in boxes.index
-    ]
-    t = trace.totals
-    return {
-        "model": trace.model,
-        "input": shape(trace.input_shapes),
-        "totals": {
-            "macs": t.macs,
-            "params": t.params,
-            "elementwise": t.elementwise_flops,
-            # every module node's output: Totals counts leaf modules only, and a module whose
-            # children never ran (nn.MultiheadAttention) is a node here
-            "act": sum(row.get("act", 0) for row in boxes.rows if row["k"] == "module"),
-        },
-        "headline": f"{t.params:,} parameters · {si(t.macs, 'MACs')} · "
-        f"{si(t.elementwise_flops)} elementwise FLOPs · input {shape(trace.input_shapes)}",
-        "boxes": boxes.rows,
-        "edges": edges,
-    }
-
-
-class _Boxes:
-    """Builds the box rows: groups as their first node appears, then nodes, then runs."""
-
-    def __init__(self, trace: Trace) -> None:
-        self.trace = trace
-        self.groups = graph.groups(trace)
-        self.rows: list[dict[str, Any]] = []
-        self.index: dict[str, int] = {}
-
-    def add_node(self, node: Node) -> None:
-        for group_id in node.scope:
-            if group_id not in self.index:
-                group = self.groups[group_id]
-                record = self.trace.records[group.record] if group.record is not None else None
-                self._add(group_id, "group", group.type, group.parent, record)
-        record = self.trace.records[node.record] if node.record is not None else None
-        parent = node.scope[-1] if node.scope else None
-        row = self._add(node.id, node.kind, node.type, parent, record)
-        if record is None:
-            row["out"] = shape(node.output_shapes)
-        elif node.kind == "module":
-            self._add_act(node.scope, record.output_bytes, row)
-
-    def _add(
-        self, box_id: str, kind: str, type_: str, parent: str | None, record: ModuleRecord | None
-    ) -> dict[str, Any]:
-        row: dict[str, Any] = {
-            "id": box_id,
-            "k": kind,
-            "t": type_,
-            "p": self.index[parent] if parent is not None else -1,
-        }
-        if record is not None:
-            row.update(
-                {
-                    "in": shape(record.input_shapes),
-                    "out": shape(record.output_shapes),
-                    "params": record.params_total,
-                    "macs": record.macs_total,
-                    "ew": record.elementwise_flops_total,
-                    "act": 0,
-                }
-            )
-        self.index[box_id] = len(self.rows)
-        self.rows.append(row)
-        return row
-
-    def _add_act(self, scope: tuple[str, ...], nbytes: int, row: dict[str, Any]) -> None:
-        """Activation bytes: a leaf's output, summed into every enclosing group."""
-        row["act"] = nbytes
-        for group_id in scope:
-            self.rows[self.index[group_id]]["act"] += nbytes
-
-    def fold_runs(self, fold: int) -> None:
-        """Give each long run of identical sibling groups a "run" box as their new parent."""
-        sig = graph.signatures(self.trace)
-        siblings = [graph.top_level(self.trace), *(g.children for g in self.groups.values())]
-        for items in siblings:
-            for run in graph.repeat_runs(self.trace, list(items), sig):
-                if len(run) >= fold:
-                    self._add_run(run)
-
-    def _add_run(self, run: list[str]) -> None:
-        members = [self.rows[self.index[g]] for g in run]
-        first = members[0]
-        row = {
-            "id": f"{run[0]}..{run[-1]}",
-            "k": "run",
-            "t": first["t"],
-            "p": first["p"],
-            "n": len(run),
-            "in": first.get("in", "-"),
-            "out": members[-1].get("out", "-"),
-            **{key: sum(m.get(key, 0) for m in members) for key in ("params", "macs", "ew", "act")},
-        }
-        self.index[row["id"]] = len(self.rows)
-        self.rows.append(row)
-        for member in members:
-            member["p"] = self.index[row["id"]]

@@ -37,16 +37,22 @@ _OPERATORS = {
 }  # fmt: skip
 
 
-def tensors(value: Any) -> Iterator[torch.Tensor]:
-    """Every tensor in nested tuples, lists and dicts (namedtuples and dataclass-free)."""
+def tensors(value: Any, depth: int = 0) -> Iterator[torch.Tensor]:
+    """Every tensor in nested tuples, lists and dicts, and in the attributes of a plain
+    object (torchvision's ImageList: a detector's transform hands its batch on in one)."""
     if isinstance(value, torch.Tensor):
         yield value
     elif isinstance(value, (tuple, list)):
         for item in value:
-            yield from tensors(item)
+            yield from tensors(item, depth)
     elif isinstance(value, Mapping):
         for item in value.values():
-            yield from tensors(item)
+            yield from tensors(item, depth)
+    elif (
+        depth < 2 and hasattr(value, "__dict__") and not isinstance(value, (torch.nn.Module, type))
+    ):
+        for item in vars(value).values():
+            yield from tensors(item, depth + 1)
 
 
 def op_name(func: Any) -> str:

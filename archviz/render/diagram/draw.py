@@ -27,6 +27,7 @@ from archviz.render.diagram.parts import (
     graph,
     label,
     layer_text,
+    moved_text,
     shape_text,
     summary_lines,
 )
@@ -160,8 +161,16 @@ class _Labels:
             lines = [" · ".join(title), *self.summary(unit.members)]
             return [*lines, figures(out, params, macs, len(box.run))]
         if unit.box and (params, macs) == self.totals((unit.box,)):
-            return self.summary(unit.members)  # the box's title already says it
-        return [*self.summary(unit.members), figures(None, params, macs)]
+            return self.summary(unit.members) or self.op_names(unit.members)
+        lines = [
+            line for line in (*self.summary(unit.members), figures(None, params, macs)) if line
+        ]
+        return lines or self.op_names(unit.members)
+
+    def op_names(self, items: tuple[str, ...]) -> list[str]:
+        """A chain of ops only (FPN's upsampling): their names, as an op node shows one."""
+        names = [self.nodes[i].type for i in items if i in self.nodes]
+        return [" · ".join(dict.fromkeys(names))] if names else []
 
     def _output(self, item: str):
         record = self.record(item)
@@ -197,6 +206,12 @@ def draw(trace: Trace, view: View, level: str) -> graphviz.Digraph:
         # several tensors into one node (a run's outputs into a cat): say how many
         if len(tails) > 1 and len({e.dst for e in found}) == 1 and shape is not None:
             text = f"{len(tails)} × {shape_text(shape)}"
+        if (src, dst) in view.bundled:  # dense connectivity: one edge for all the inputs
+            text = f"+ {view.bundled[(src, dst)] - 1} earlier inputs"
+        moves = {(getattr(e, "via", ()), getattr(e, "before", None)) for e in found}
+        via, before = next(iter(moves))
+        if len(moves) == 1 and via and shape is not None:  # glue carried by the edge
+            text = moved_text(via, before, shape)
         edges.add(
             labels.ids[src],
             labels.ids[dst],

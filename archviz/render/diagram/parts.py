@@ -137,6 +137,15 @@ def shape_text(tree: Any) -> str:
     return chw(found) if found else "-"
 
 
+def moved_text(via: tuple[str, ...], before: Any, after: Any) -> str:
+    """An edge that carries data-moving ops: 'view · transpose: 128x64 -> 4x128x16'."""
+    names = list(dict.fromkeys(via))
+    ops = " · ".join(names if len(names) <= 3 else [*names[:2], f"+{len(names) - 2}"])
+    if before is None or first_shape(before) == first_shape(after):
+        return f"{ops}: {shape_text(after)}"
+    return f"{ops}: {shape_text(before)} -> {shape_text(after)}"
+
+
 def figures(shape: Any, params: int, macs: int, runs: int = 1) -> str:
     """'256x56x56 · 70.4 k params · 218.0 M MACs'; zero figures are left out. For a run
     drawn once, the shape is each member's and the figures are the run's: 'all 6: ...'."""

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import pairwise
 
+from archviz.analysis.fold import KEY, MERGE, OP_ROLES
 from archviz.analysis.graph import (
     Group,
     groups,
@@ -27,11 +28,9 @@ from archviz.analysis.graph import (
 )
 from archviz.records import Edge, Node, Trace
 
-# Ops that combine several tensors: drawn as small nodes of their own, never folded.
-MERGES = frozenset(
-    {"add", "sub", "mul", "div", "cat", "stack", "concat", "concatenate", "hstack", "vstack",
-     "matmul", "bmm", "einsum", "where", "maximum", "minimum"}
-)  # fmt: skip
+# Ops that combine several tensors (archviz.analysis.fold's table: merges, and key ops
+# such as matmul and attention): drawn as small nodes of their own, never folded.
+MERGES = frozenset(op for op, role in OP_ROLES.items() if role in (MERGE, KEY))
 RESIDUAL = frozenset({"add", "sub", "mul"})  # a closed group with one of these shows its skeleton
 PARTS = ("stem", "head")  # a ResNet's self-described ends, drawn as one part each in presets
 
@@ -67,6 +66,8 @@ class View:
     roles: dict[tuple[str, str], str] = field(default_factory=dict)  # 'identity'/'projection'
     varied: set[str] = field(default_factory=set)  # runs whose members differ in width
     branches: set[str] = field(default_factory=set)  # units that are a residual's main branch
+    depth: int = 0  # the module depth it was built to
+    bundled: dict[tuple[str, str], int] = field(default_factory=dict)  # edge -> inputs it carries
 
 
 @dataclass
@@ -77,6 +78,7 @@ class _Builder:
     parts: dict[str, str]  # top-level item -> '~stem' / '~head' (ResNet presets)
     parts_open: bool
     chain_cache: dict[str, dict[str, str]] = field(default_factory=dict)
+    skeletons: dict[str, bool] = field(default_factory=dict)
 
     @cached_property
     def tree(self) -> dict[str, Group]:
@@ -141,7 +143,9 @@ class _Builder:
             nid = alias[nid]
 
     def skeleton(self, gid: str) -> bool:
-        return any(self.is_merge(k, RESIDUAL) for k in self.tree[gid].children)
+        if gid not in self.skeletons:
+            self.skeletons[gid] = any(self.is_merge(k, RESIDUAL) for k in self.tree[gid].children)
+        return self.skeletons[gid]
 
     def is_merge(self, item: str, kinds: frozenset[str] = MERGES) -> bool:
         node = self.nodes.get(item)
@@ -239,7 +243,7 @@ def build_view(
     """The graph of `trace` down to `depth`; `parts_open` given: a ResNet preset."""
     parts = _parts(trace) if parts_open is not None else {}
     b = _Builder(trace, depth, collapse, parts, bool(parts_open))
-    view = View()
+    view = View(depth=depth)
     for node in trace.nodes:
         unit = b.unit_of(b.resolve(node.id))
         if unit.id not in view.units:
@@ -251,12 +255,34 @@ def build_view(
         src, dst = b.unit_of(b.resolve(e.src)).id, b.unit_of(b.resolve(e.dst)).id
         if src != dst:
             view.edges.setdefault((src, dst), []).append(e)
+    _bundle(view)
     _shortcut_roles(b, view)
     strict = signatures(trace)
     for head, run in b.runs[1].items():
         if len({strict(g) for g in run}) > 1:
             view.varied.add(head)
     return view
+
+
+BUNDLE = 3  # a node reading this many earlier nodes that feed each other: one edge
+
+
+def _bundle(view: View) -> None:
+    """Dense connectivity as one edge: when a node reads BUNDLE or more units that feed
+    one another in a chain (each dense layer reads every earlier one), only the edge from
+    the last is drawn, marked with how many inputs it stands for. Inception's parallel
+    branches do not feed each other, and a residual add has two inputs: neither bundles."""
+    into: dict[str, list[str]] = {}
+    for src, dst in view.edges:
+        into.setdefault(dst, []).append(src)
+    order = {uid: i for i, uid in enumerate(view.units)}
+    for dst, srcs in into.items():
+        chain = sorted(srcs, key=lambda u: order.get(u, -1))
+        if len(chain) < BUNDLE or not all((a, b) in view.edges for a, b in pairwise(chain)):
+            continue
+        for src in chain[:-1]:
+            del view.edges[(src, dst)]
+        view.bundled[(chain[-1], dst)] = len(chain)
 
 
 def _add_boxes(b: _Builder, view: View, box: str | None) -> None:
