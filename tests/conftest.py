@@ -1,4 +1,5 @@
-"""Shared fixtures: seeded, offline, CPU."""
+"""Shared fixtures: seeded, offline, CPU. Traces of big models are made once per session
+(each worker's), so every test that checks vit_b_16 or a ResNet shares one forward pass."""
 
 from __future__ import annotations
 
@@ -6,6 +7,10 @@ import os
 
 import pytest
 import torch
+from torch import nn
+from torchvision import models as tvm
+
+from archviz.records import Trace
 
 # The CLI's progress lines (stderr, every few seconds when not a terminal) would land in
 # CliRunner's combined output on a slow machine; tests of progress set their own interval.
@@ -15,3 +20,28 @@ os.environ.setdefault("ARCHVIZ_PROGRESS_INTERVAL", "3600")
 @pytest.fixture(autouse=True)
 def _seed() -> None:
     torch.manual_seed(0)
+
+
+def torchvision_model(name: str, device: str = "cpu") -> nn.Module:
+    """A torchvision model; on "empty-cpu" its tensors are allocated but not initialised
+    (shape checks only: skips seconds of weight init for the big ones); on "meta" nothing is."""
+    if device == "cpu":
+        return tvm.get_model(name, weights=None)
+    with torch.device("meta"):
+        model = tvm.get_model(name, weights=None)
+    return model.to_empty(device="cpu") if device == "empty-cpu" else model
+
+
+@pytest.fixture(scope="session")
+def vit_b_16() -> nn.Module:
+    """vit_b_16 with uninitialised weights: shapes and counts only."""
+    return torchvision_model("vit_b_16", "empty-cpu")
+
+
+@pytest.fixture(scope="session")
+def vit_b_16_traces(vit_b_16: nn.Module) -> tuple[Trace, Trace]:
+    """vit_b_16 at 1x3x224x224 traced on meta and on cpu (a real forward through the fused
+    attention kernel): the suite's only full-size ViT forward."""
+    from archviz import trace
+
+    return trace(vit_b_16), trace(vit_b_16, device="cpu")

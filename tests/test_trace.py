@@ -272,9 +272,8 @@ def test_other_torchvision_models_unchanged(name: str) -> None:
     assert _traced_output_shapes(small) == _real_output_shapes(model, torch.randn(size))
 
 
-def test_vit_attention_flops_counted_on_meta_and_cpu() -> None:
-    model = _torchvision("vit_b_16", "empty-cpu")
-    on_meta, on_cpu = trace(model), trace(model, device="cpu")
+def test_vit_attention_flops_counted_on_meta_and_cpu(vit_b_16_traces) -> None:
+    on_meta, on_cpu = vit_b_16_traces
     attention = on_meta.get("encoder.layers.encoder_layer_0.self_attention")
     # in + out projections: 197 tokens * 768 * (3*768 + 768) MACs; attention adds
     # q@k^T and attn@v: 2 * 12 heads * 197 * 197 * 64
