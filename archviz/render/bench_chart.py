@@ -30,7 +30,7 @@ def bench_chart(result: BenchResult) -> str:
     _stage_panel(right, staged)
     buffer = io.StringIO()
     with matplotlib.rc_context({"svg.hashsalt": "archviz", "svg.fonttype": "none"}):
-        fig.savefig(buffer, format="svg", metadata={"Date": None})
+        fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
     return buffer.getvalue()
 
 

@@ -50,6 +50,13 @@ DEPTH_INTRO_ANY = (
     "branches beside that path are not counted. For ResNets this is the name's number: "
     "stem + convs per block x blocks + classifier."
 )
+# The versions a page was made with: a rerun that changes nothing else keeps the old page
+# (render/report/folder.py), so another torch patch release does not rewrite a committed one.
+VOLATILE = re.compile(r"<!-- archviz:environment -->.*?<!-- /archviz:environment -->", re.S)
+ENVIRONMENT_NOTE = (
+    "The versions that produced these figures. A later run whose figures are all the same "
+    "keeps this page as it was, versions included."
+)
 ALT = {"stage": "stages", "block": "blocks"}  # the diagrams' alt text in Markdown
 PLOT_TITLES = {"params_macs": "Parameters and MACs", "stage_macs": "MACs per stage"}
 
@@ -88,7 +95,7 @@ def write_report(
     for fmt in formats:
         env = markdown_environment() if fmt == "md" else environment()
         files[pages[fmt]] = env.get_template(f"report.{fmt}.j2").render(**context, fmt=fmt)
-    write_folder(out, files)
+    write_folder(out, files, volatile=VOLATILE)
     return [out / pages[fmt] for fmt in formats]
 
 
@@ -131,6 +138,7 @@ def build_context(
         "conventions": _conventions(),
         "bench": _bench_context(bench) if bench is not None else None,
         "environment": environment_rows(),
+        "environment_note": ENVIRONMENT_NOTE,
     }
 
 
