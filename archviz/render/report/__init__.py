@@ -267,6 +267,7 @@ def _bench_context(bench: BenchResult) -> dict[str, Any]:
         return "\n\n".join(parts)
 
     return {
+        "label": bench.label,
         "machine": machine_line(bench.machine),
         "table_html": Markup(tables("html")),
         "table_md": Markup(tables("github")),
