@@ -15,6 +15,11 @@ from archviz.records import Trace
 # The CLI's progress lines (stderr, every few seconds when not a terminal) would land in
 # CliRunner's combined output on a slow machine; tests of progress set their own interval.
 os.environ.setdefault("ARCHVIZ_PROGRESS_INTERVAL", "3600")
+# One thread per test process: `make test` runs two xdist workers on two cores, often beside
+# other jobs, and torch's default (a thread per core, spinning) oversubscribes them; a
+# resnet50 forward then took 3-10x as long as on one thread. Subprocesses inherit the limit.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+torch.set_num_threads(1)
 
 
 @pytest.fixture(autouse=True)
