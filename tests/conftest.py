@@ -1,5 +1,5 @@
-"""Shared fixtures: seeded, offline, CPU. Traces of big models are made once per session
-(each worker's), so every test that checks vit_b_16 or a ResNet shares one forward pass."""
+"""Shared fixtures: seeded, offline, CPU, one thread. The big model's traces are made once
+per session (each xdist worker's), so the tests that check vit_b_16 share its forwards."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import os
 import pytest
 import torch
 from torch import nn
-from torchvision import models as tvm
 
 from archviz.records import Trace
+from tests.fixtures.torchvision_models import torchvision_model
 
 # The CLI's progress lines (stderr, every few seconds when not a terminal) would land in
 # CliRunner's combined output on a slow machine; tests of progress set their own interval.
@@ -25,16 +25,6 @@ torch.set_num_threads(1)
 @pytest.fixture(autouse=True)
 def _seed() -> None:
     torch.manual_seed(0)
-
-
-def torchvision_model(name: str, device: str = "cpu") -> nn.Module:
-    """A torchvision model; on "empty-cpu" its tensors are allocated but not initialised
-    (shape checks only: skips seconds of weight init for the big ones); on "meta" nothing is."""
-    if device == "cpu":
-        return tvm.get_model(name, weights=None)
-    with torch.device("meta"):
-        model = tvm.get_model(name, weights=None)
-    return model.to_empty(device="cpu") if device == "empty-cpu" else model
 
 
 @pytest.fixture(scope="session")
