@@ -243,8 +243,9 @@ def _not_counted(comparison: Comparison) -> str:
 
 def _conventions() -> list[str]:
     return [
-        "MACs and FLOPs of convolutions, matrix multiplies and attention come from PyTorch's "
-        "own formulas (torch.utils.flop_counter); one MAC is one multiply-add, FLOPs = 2 x MACs.",
+        "MACs and FLOPs of convolutions and matrix multiplies come from PyTorch's own "
+        "formulas (torch.utils.flop_counter), attention's from archviz's (its two matmuls, "
+        "whichever kernel runs it); one MAC is one multiply-add, FLOPs = 2 x MACs.",
         *(f"Elementwise work, {op}: {rule}; reported apart, never in the totals."
           for op, rule in CONVENTIONS.items()),
         "Data movement (reshape, cat, copy) is free; any other op without a formula is listed "
