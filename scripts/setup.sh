@@ -30,12 +30,21 @@ if [ ! -x .venv/bin/python ]; then
 fi
 STAMP=.venv/.archviz-installed
 if [ ! -f "$STAMP" ] || [ pyproject.toml -nt "$STAMP" ]; then
-  echo "setup: installing archviz and its dependencies into .venv (first run downloads PyTorch)..." >&2
-  .venv/bin/python -m pip install -q --upgrade pip
+  . scripts/pip_progress.sh
+  if [ ! -f "$STAMP" ]; then
+    echo "setup: first run: installing archviz, PyTorch, torchvision and the dev tools into .venv." >&2
+    echo "setup: PyTorch's default build brings its CUDA libraries, about 5 GB to download:" >&2
+    echo "setup: roughly 1-2 minutes at 500 Mbit/s, 15 minutes at 50 Mbit/s (a CPU-only build is" >&2
+    echo "setup: much smaller: see 'A CPU-only PyTorch' in the README). Progress follows." >&2
+  else
+    echo "setup: pyproject.toml changed: updating .venv..." >&2
+  fi
+  pip_progress setup .venv/bin/python -m pip install --upgrade pip
   if [ -n "${TORCH_INDEX_URL:-}" ]; then
     # e.g. TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu for a CPU-only build
-    .venv/bin/python -m pip install -q torch torchvision --index-url "$TORCH_INDEX_URL"
+    pip_progress setup .venv/bin/python -m pip install torch torchvision --index-url "$TORCH_INDEX_URL"
   fi
-  .venv/bin/python -m pip install -q -e ".[dev,layouts]"
+  pip_progress setup .venv/bin/python -m pip install -e ".[dev,layouts]"
   touch "$STAMP"
+  echo "setup: done." >&2
 fi

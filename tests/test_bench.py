@@ -262,3 +262,30 @@ def test_cli_cuda_alone_is_one_line_and_exit_2() -> None:
 def test_cli_bad_options_exit_2(args: list[str], message: str) -> None:
     result = CliRunner().invoke(cli, ["bench", "resnet18", *CLI_FAST, *args])
     assert result.exit_code == 2 and message in result.stderr
+
+
+def test_quick_figures_say_so_in_text_json_chart_and_report(tmp_path) -> None:
+    from archviz import compare
+    from archviz.render.bench_chart import bench_chart
+    from archviz.render.bench_table import format_bench
+    from archviz.render.report import write_report
+
+    tiny = ResNet(BasicBlock, [1, 1, 1, 1], num_classes=10)
+    quick = bench(tiny, devices="cpu", batch_sizes=(1,), quick=True, image_size=32, threads=1)
+    label = "quick: rough figures"
+    assert quick.quick and quick.label.startswith(label)
+    assert [(r.runs >= 3, r.stages) for r in quick.rows] == [(True, ())]  # median of 3+
+    for fmt in ("table", "markdown"):
+        assert format_bench(quick, fmt).startswith(label), fmt
+    assert f'"label": "{quick.label}"' in format_bench(quick, "json")
+    assert BenchResult.from_json(quick.to_json()) == quick
+    assert label in bench_chart(quick)
+    pages = write_report(compare(["resnet18"], (1, 3, 32, 32)), tmp_path, bench=quick)
+    assert all(label in page.read_text() for page in pages)
+
+
+def test_full_figures_carry_no_quick_label(result: BenchResult) -> None:
+    from archviz.render.bench_table import format_bench
+
+    assert not result.quick and "quick" not in format_bench(result, "table")
+    assert '"label"' not in result.to_json()

@@ -1,6 +1,6 @@
 """Exact on everything that traces: each defect found by sweeping the zoo, with a model
 small enough to count by hand, checked on meta and on a real CPU forward against
-PyTorch's FlopCounterMode."""
+PyTorch's FlopCounterMode. Attention has its own file, test_attention.py."""
 
 from __future__ import annotations
 
@@ -9,13 +9,11 @@ from collections import namedtuple
 
 import pytest
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.nn.modules import module as torch_module
 from torch.nn.utils.rnn import pack_padded_sequence
 from torch.utils.flop_counter import FlopCounterMode
 from torchvision import models as tvm
-from torchvision.models.vision_transformer import VisionTransformer
 
 from archviz import ArchvizError, TraceError, trace
 from archviz.tracing.trace import no_fused_attention
@@ -30,93 +28,6 @@ def _flop_counter(model: nn.Module, *args) -> int:
     with torch.no_grad(), no_fused_attention(), counter:
         model.eval()(*args)
     return counter.get_total_flops()
-
-
-def _same_on_meta_and_cpu(model: nn.Module, *args):
-    on_meta = trace(model, inputs=args)
-    on_cpu = trace(model, inputs=args, device="cpu")
-    assert on_cpu.totals == on_meta.totals
-    assert on_cpu.uncounted_ops == on_meta.uncounted_ops
-    assert on_cpu.totals.flops == _flop_counter(model, *args)
-    return on_meta
-
-
-# --- fused attention: meta (unfused) and CPU (one fused kernel) count the same ----------
-
-
-class Attention(nn.Module):
-    """F.scaled_dot_product_attention with its options, on 1 x 2 heads x 4 tokens x 8."""
-
-    def __init__(self, mask: str | None = None, causal: bool = False, scale=None, gqa=False):
-        super().__init__()
-        self.mask, self.causal, self.scale, self.gqa = mask, causal, scale, gqa
-
-    def forward(self, q, k, v):
-        mask = None
-        if self.mask == "bool":
-            mask = torch.ones(4, 4, dtype=torch.bool, device=q.device).tril()
-        elif self.mask == "float":
-            mask = torch.zeros(4, 4, device=q.device)
-        return F.scaled_dot_product_attention(
-            q, k, v, attn_mask=mask, is_causal=self.causal, scale=self.scale, enable_gqa=self.gqa
-        )
-
-
-def _qkv(kv_heads: int = 2):
-    return torch.randn(1, 2, 4, 8), torch.randn(1, kv_heads, 4, 8), torch.randn(1, kv_heads, 4, 8)
-
-
-def test_fused_attention_counts_scaling_and_softmax_by_hand() -> None:
-    result = _same_on_meta_and_cpu(Attention(), *_qkv())
-    # q and k each scaled by sqrt(scale): 2 * (1*2*4*8) = 128; softmax 3 per score:
-    # 3 * (1*2*4*4) = 96
-    assert result.totals.elementwise_flops == 128 + 96
-    # q @ k^T and attn @ v: 2 heads * 4 * 4 * 8 = 256 MACs each
-    assert result.totals.macs == 2 * 256
-
-
-@pytest.mark.parametrize(
-    "options",
-    [
-        {"mask": "bool"},
-        {"mask": "float"},
-        {"causal": True},
-        {"scale": 0.5},
-        {"gqa": True},
-    ],
-    ids=["bool-mask", "float-mask", "causal", "scale", "gqa"],
-)
-def test_fused_attention_options_agree(options: dict) -> None:
-    _same_on_meta_and_cpu(Attention(**options), *_qkv(1 if options.get("gqa") else 2))
-
-
-@pytest.mark.parametrize("need_weights", [False, True])
-def test_multihead_attention_agrees(need_weights: bool) -> None:
-    class MHA(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.attention = nn.MultiheadAttention(16, 4, batch_first=True)
-
-        def forward(self, x):
-            return self.attention(x, x, x, need_weights=need_weights)[0]
-
-    result = _same_on_meta_and_cpu(MHA(), torch.randn(2, 5, 16))
-    assert result.totals.elementwise_flops > 0
-
-
-def test_tiny_vit_agrees() -> None:
-    vit = VisionTransformer(32, 8, num_layers=2, num_heads=2, hidden_dim=16, mlp_dim=32)
-    _same_on_meta_and_cpu(vit, torch.randn(1, 3, 32, 32))
-
-
-def test_vit_b_16_elementwise_equal_on_meta_and_cpu() -> None:
-    # The reported defect: 57.6 M on meta against 35.4 M on CPU.
-    with torch.device("meta"):
-        model = tvm.vit_b_16()
-    model = model.to_empty(device="cpu")  # shapes only: no seconds of weight init
-    on_meta, on_cpu = trace(model), trace(model, device="cpu")
-    assert on_cpu.totals.elementwise_flops == on_meta.totals.elementwise_flops
-    assert on_cpu.totals.flops == on_meta.totals.flops
 
 
 # --- fill_ / zero_, 3-D pools ----------------------------------------------------------

@@ -16,6 +16,7 @@ from torchvision import models as tvm
 from archviz import ArchvizError, TraceError, trace
 from archviz.cli.main import cli
 from tests.fixtures.tiny import ConvNet, Cumsum, TiedLM, Twice, TwoInputs
+from tests.fixtures.torchvision_models import torchvision_model
 
 RESNETS = [
     "resnet18",
@@ -29,14 +30,7 @@ RESNETS = [
 OTHERS = ["vgg16", "mobilenet_v3_small", "efficientnet_b0", "convnext_tiny", "vit_b_16"]
 
 
-def _torchvision(name: str, device: str = "cpu") -> nn.Module:
-    """A torchvision model; on "empty-cpu" its tensors are allocated but not initialised
-    (shape checks only: skips seconds of weight init for the big ones)."""
-    if device == "cpu":
-        return tvm.get_model(name, weights=None)
-    with torch.device("meta"):
-        model = tvm.get_model(name, weights=None)
-    return model.to_empty(device="cpu") if device == "empty-cpu" else model
+_torchvision = torchvision_model  # "cpu", "empty-cpu" (uninitialised) or "meta"
 
 
 def _flop_counter(name: str, size: tuple[int, ...]) -> int:
@@ -260,9 +254,15 @@ def test_output_shapes_equal_a_real_cpu_forward(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", OTHERS)
-def test_other_torchvision_models_unchanged(name: str) -> None:
-    model = _torchvision(name, "empty-cpu")
-    result = trace(model, (1, 3, 224, 224))
+def test_other_torchvision_models_unchanged(name: str, request: pytest.FixtureRequest) -> None:
+    if name == "vit_b_16":  # the suite's one vit_b_16 and its trace (tests/conftest.py)
+        model = request.getfixturevalue("vit_b_16")
+        result = request.getfixturevalue("vit_b_16_traces")[0]
+    else:
+        model = _torchvision(name, "empty-cpu")
+        result = trace(model, (1, 3, 224, 224))
+    published = tvm.get_model_weights(name).DEFAULT.meta["_ops"]  # GMACs, 3 decimals
+    assert round(result.totals.macs / 1e9, 3) == published
     assert result.totals.flops == _flop_counter(name, (1, 3, 224, 224)) > 0
     assert result.totals.params == sum(p.numel() for p in model.parameters())
     # convnext's blocks hold a parameter themselves (layer_scale): sum every record's own
@@ -272,9 +272,8 @@ def test_other_torchvision_models_unchanged(name: str) -> None:
     assert _traced_output_shapes(small) == _real_output_shapes(model, torch.randn(size))
 
 
-def test_vit_attention_flops_counted_on_meta_and_cpu() -> None:
-    model = _torchvision("vit_b_16", "empty-cpu")
-    on_meta, on_cpu = trace(model), trace(model, device="cpu")
+def test_vit_attention_flops_counted_on_meta_and_cpu(vit_b_16_traces) -> None:
+    on_meta, on_cpu = vit_b_16_traces
     attention = on_meta.get("encoder.layers.encoder_layer_0.self_attention")
     # in + out projections: 197 tokens * 768 * (3*768 + 768) MACs; attention adds
     # q@k^T and attn@v: 2 * 12 heads * 197 * 197 * 64

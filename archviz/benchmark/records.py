@@ -17,6 +17,7 @@ FILE_VERSION = 1
 # A figure is flagged when the run-to-run spread says it is not to be trusted as is.
 NOISY_IQR = 0.20  # interquartile range above this fraction of the median
 STAGE_SUM_TOLERANCE = 0.25  # stages timed alone summing this far from the whole model
+QUICK_LABEL = "quick: rough figures (a few calls per row after a warm-up, no stage breakdown)"
 
 
 @dataclass(frozen=True)
@@ -107,10 +108,18 @@ class BenchResult:
     machine: MachineInfo
     image_size: tuple[int, int]
     min_run_time: float
+    quick: bool = False  # `bench(quick=True)`: a few calls per row, rough figures
+
+    @property
+    def label(self) -> str:
+        """What every rendering of quick figures says first ("" for a full run)."""
+        return QUICK_LABEL if self.quick else ""
 
     def to_json(self) -> str:
         """JSON text with a kind/version header, so `load` can refuse other files."""
         body = {"kind": FILE_KIND, "version": FILE_VERSION, **asdict(self)}
+        if self.quick:
+            body["label"] = self.label  # for a reader of the file; `from_json` ignores it
         return json.dumps(body, indent=2) + "\n"
 
     def save(self, path: str | Path) -> None:
@@ -129,6 +138,7 @@ class BenchResult:
                 machine=MachineInfo(**data["machine"]),
                 image_size=_pair(data["image_size"]),
                 min_run_time=float(data["min_run_time"]),
+                quick=bool(data.get("quick", False)),  # files saved before it was recorded
             )
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ArchvizError(f"cannot read benchmark results: {exc}") from None

@@ -60,7 +60,8 @@ DTYPES: dict[str, torch.dtype] = {
 QUICK_MIN_RUN_TIME = 0.01  # `quick`: a rough figure to check a command line
 NOT_AVAILABLE = "not available"
 MIN_BLOCKS = 5  # fewest timed blocks behind a median and IQR
-QUICK_MIN_BLOCKS = 2
+QUICK_MIN_BLOCKS = 3  # a median of three survives one slow call
+WARM_UP_CALLS = 3  # untimed forwards at the timed thread count, before any timing
 
 Progress = Callable[[int, int, str], None]  # (done, total, what was just measured)
 
@@ -110,7 +111,9 @@ def bench(
     counter = _Counter(total, progress)
     rows = [row for spec in specs for row in _bench_model(spec, plan, counter)]
     counter("")
-    return BenchResult(tuple(_with_speedups(rows)), machine_info(), plan.size, plan.min_run_time)
+    return BenchResult(
+        tuple(_with_speedups(rows)), machine_info(), plan.size, plan.min_run_time, quick=quick
+    )
 
 
 @dataclass
@@ -217,7 +220,9 @@ def _time(
     """Median/IQR of `fn(x)` over blocks; num_threads given, since Timer's default is 1.
 
     A forward slower than `min_run_time` would leave one block and a meaningless IQR,
-    so such runs get extra blocks up to `min_blocks`.
+    so such runs get extra blocks up to `min_blocks`. A few untimed calls come first: the
+    first forwards at a thread count (after `peak_memory` handed the heap back to the OS)
+    fault in memory and build kernels, and a quick run's median of three would be them.
     """
     # torch.utils.benchmark imports cpp_extension, which logs "No CUDA runtime is found" on
     # every CPU-only machine: noise for a CLI whose CUDA rows already say why it is absent.
@@ -226,6 +231,7 @@ def _time(
     from torch.utils.benchmark.utils.common import Measurement
 
     timer = benchmark.Timer(stmt="fn(x)", globals={"fn": fn, "x": x}, num_threads=threads)
+    timer.timeit(WARM_UP_CALLS)
     parts = [timer.blocked_autorange(min_run_time=min_run_time)]
     while sum(len(p.times) for p in parts) < min_blocks:
         parts.append(timer.timeit(parts[0].number_per_run))

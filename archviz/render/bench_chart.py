@@ -28,9 +28,11 @@ def bench_chart(result: BenchResult) -> str:
     left, right = fig.subplots(1, 2)
     _latency_panel(left, ok)
     _stage_panel(right, staged)
+    if result.quick:  # a chart copied out of the report still says its figures are rough
+        fig.suptitle(result.label, color="#c44e52")
     buffer = io.StringIO()
     with matplotlib.rc_context({"svg.hashsalt": "archviz", "svg.fonttype": "none"}):
-        fig.savefig(buffer, format="svg", metadata={"Date": None})
+        fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
     return buffer.getvalue()
 
 

@@ -28,6 +28,8 @@ def format_bench(result: BenchResult, fmt: str = "table") -> str:
         return result.to_dataframe().to_csv(index=False)
     style = "github" if fmt == "markdown" else "simple"
     parts = [machine_line(result.machine), tabulate(summary_rows(result.rows), "keys", style)]
+    if result.quick:
+        parts.insert(0, result.label)
     stages = [r for r in result.rows if r.stages]
     if stages:
         parts.append("Per-stage median latency (ms), each stage timed alone on its real input:")

@@ -74,7 +74,8 @@ def _figures(comparison: Comparison) -> dict[str, Figure]:
 
 def _encode(fig: Figure, fmt: str) -> bytes:
     buffer = io.BytesIO()
-    metadata = {"Date": None} if fmt == "svg" else {"Software": None}
+    # no date, no matplotlib version: a figure's file changes only when the figure does
+    metadata = {"Date": None, "Creator": None} if fmt == "svg" else {"Software": None}
     fig.savefig(buffer, format=fmt, metadata=metadata, dpi=120)
     return buffer.getvalue()
 

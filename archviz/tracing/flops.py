@@ -1,8 +1,9 @@
 """Counting the work of a forward pass, op by op, while it runs.
 
-Conv, matmul and attention FLOPs come from PyTorch's own formulas
-(`torch.utils.flop_counter`'s registry), applied with FlopCounterMode's rules (an op
-without a formula is decomposed first), so totals equal FlopCounterMode's exactly.
+Conv and matmul FLOPs come from PyTorch's own formulas (`torch.utils.flop_counter`'s
+registry), applied with FlopCounterMode's rules (an op without a formula is decomposed
+first). Attention is archviz's own formula (`attention.py`), one for every kernel that can
+run it, because which fused kernels torch's registry knows changes with the torch version.
 PyTorch counts a multiply-add as 2 FLOPs; archviz reports MACs = FLOPs / 2 for those ops.
 
 Elementwise work has no formula there, so archviz counts it by this convention, in its
@@ -19,8 +20,9 @@ own column, never mixed into the FLOP totals:
 | fused attention (SDPA on CPU/CUDA)     | what its unfused form counts         |
 
 Fused attention (`scaled_dot_product_attention` as one kernel) counts exactly what the
-same call counts unfused, as it runs on `meta`: the scaling of q and k (1 per element),
-an additive mask (1 per score), softmax (3 per score). So meta, CPU and CUDA agree.
+same call counts unfused, as it runs on `meta`: its two matmuls, the scaling of q and k
+(1 per element), an additive mask (1 per score), softmax (3 per score). So meta, CPU and
+CUDA agree, on every torch.
 
 Ops that move or view data (reshape, cat, copy) are free. Any other op that ran is listed
 in `uncounted`, so a 0 is never mistaken for "free". An op that needs tensor values
@@ -37,7 +39,7 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
-from archviz.tracing import metacache
+from archviz.tracing import attention, metacache
 
 aten = torch.ops.aten
 
@@ -83,15 +85,6 @@ _PER_INPUT = {
     "max",
     "min",
 }
-# One kernel for all of attention. flop_registry counts its matmuls; the elementwise work
-# is what `_scaled_dot_product_attention_math` (the meta path) counts for the same call.
-_FUSED_ATTENTION = {
-    "_scaled_dot_product_flash_attention",
-    "_scaled_dot_product_flash_attention_for_cpu",
-    "_scaled_dot_product_efficient_attention",
-    "_scaled_dot_product_cudnn_attention",
-    "_scaled_dot_product_fused_attention_overrideable",
-}
 # Ops whose output depends on tensor values: the meta device has none to give.
 _DATA_DEPENDENT = {
     "nonzero", "nonzero_static", "argwhere", "_local_scalar_dense", "item", "is_nonzero",
@@ -117,7 +110,7 @@ _FREE = {
     "linspace", "im2col", "unsafe_split", "unsafe_split_with_sizes", "_local_scalar_dense",
     "_record_function_enter", "_record_function_enter_new", "full_like", "new_full",
     "_unsafe_index", "index_put", "_index_put_impl", "nonzero", "index_fill",
-    "_record_function_exit",
+    "_record_function_exit", "tril", "triu",
 }  # fmt: skip
 
 
@@ -217,11 +210,17 @@ class OpCounter(TorchDispatchMode):
             out = grouped_mm(func, args, kwargs)
             self.flops += grouped_mm_flops(args[0], args[1], out)
             return out
+        if packet.__name__ in attention.OPS:  # before torch's registry: one formula always
+            out = func(*args, **kwargs)
+            for call in attention.calls(packet.__name__, func, args, kwargs):
+                self.flops += 2 * call.macs
+                elementwise, uncounted = _unfused_elementwise(call)
+                self.elementwise += elementwise + call.bias_adds
+                self.uncounted.update(uncounted)
+            return out
         if packet in flop_registry:
             out = func(*args, **kwargs)
             self.flops += flop_registry[packet](*args, **kwargs, out_val=out)
-            if packet.__name__ in _FUSED_ATTENTION:
-                self._count_unfused_attention(func, args, kwargs)
             return out
         name, conventional, free = self._kind(func)
         if conventional or free:
@@ -239,31 +238,29 @@ class OpCounter(TorchDispatchMode):
         self.uncounted[name] += 1
         return func(*args, **kwargs)
 
-    def _count_unfused_attention(self, func: Any, args: tuple, kwargs: dict) -> None:
-        """Count what the unfused (math) attention would for this call, on meta copies."""
-        bound = dict(zip((a.name for a in func._schema.arguments), args, strict=False))
-        bound.update(kwargs)
 
-        def meta(value: Any) -> Any:
-            return (
-                torch.empty_like(value, device="meta") if isinstance(value, torch.Tensor) else value
-            )
+_unfused: dict[attention.Call, tuple[int, Counter[str]]] = {}
 
-        query, key, value = (meta(bound[n]) for n in ("query", "key", "value"))
-        unfused = OpCounter()
-        with unfused:
-            aten._scaled_dot_product_attention_math(
-                query,
-                key,
-                value,
-                meta(bound.get("attn_mask", bound.get("attn_bias"))),
-                bound.get("dropout_p", 0.0),
-                bound.get("is_causal", False),
-                scale=bound.get("scale"),
-                enable_gqa=query.size(-3) != key.size(-3),
+
+def _unfused_elementwise(call: attention.Call) -> tuple[int, Counter[str]]:
+    """Elementwise FLOPs (and uncounted ops) of the math path for `call`, run once on meta."""
+    if call not in _unfused:
+        query, key, value = (
+            torch.empty(s, device="meta") for s in (call.query, call.key, call.value)
+        )
+        mask = (
+            None
+            if call.mask is None
+            else torch.empty(call.mask, dtype=call.mask_dtype, device="meta")
+        )
+        gqa = {"enable_gqa": True} if call.query[:-2] != call.key[:-2] else {}  # torch >= 2.5 only
+        counter = OpCounter()
+        with counter:  # its parts, not the op itself (which the counter would count as one)
+            aten._scaled_dot_product_attention_math.default.decompose(
+                query, key, value, mask, 0.0, call.causal, **gqa
             )
-        self.elementwise += unfused.elementwise
-        self.uncounted.update(unfused.uncounted)
+        _unfused[call] = (counter.elementwise, counter.uncounted)
+    return _unfused[call]
 
 
 def grouped_mm(func: Any, args: tuple, kwargs: dict) -> torch.Tensor:

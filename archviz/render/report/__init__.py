@@ -51,6 +51,13 @@ DEPTH_INTRO_ANY = (
     "branches beside that path are not counted. For ResNets this is the name's number: "
     "stem + convs per block x blocks + classifier."
 )
+# The versions a page was made with: a rerun that changes nothing else keeps the old page
+# (render/report/folder.py), so another torch patch release does not rewrite a committed one.
+VOLATILE = re.compile(r"<!-- archviz:environment -->.*?<!-- /archviz:environment -->", re.S)
+ENVIRONMENT_NOTE = (
+    "The versions that produced these figures. A later run whose figures are all the same "
+    "keeps this page as it was, versions included."
+)
 ALT = {"stage": "stages", "block": "blocks"}  # the diagrams' alt text in Markdown
 PLOT_TITLES = {"params_macs": "Parameters and MACs", "stage_macs": "MACs per stage"}
 
@@ -89,7 +96,7 @@ def write_report(
     for fmt in formats:
         env = markdown_environment() if fmt == "md" else environment()
         files[pages[fmt]] = env.get_template(f"report.{fmt}.j2").render(**context, fmt=fmt)
-    write_folder(out, files)
+    write_folder(out, files, volatile=VOLATILE)
     return [out / pages[fmt] for fmt in formats]
 
 
@@ -132,6 +139,7 @@ def build_context(
         "conventions": _conventions(),
         "bench": _bench_context(bench) if bench is not None else None,
         "environment": environment_rows(),
+        "environment_note": ENVIRONMENT_NOTE,
     }
 
 
@@ -237,8 +245,9 @@ def _not_counted(comparison: Comparison) -> str:
 
 def _conventions() -> list[str]:
     return [
-        "MACs and FLOPs of convolutions, matrix multiplies and attention come from PyTorch's "
-        "own formulas (torch.utils.flop_counter); one MAC is one multiply-add, FLOPs = 2 x MACs.",
+        "MACs and FLOPs of convolutions and matrix multiplies come from PyTorch's own "
+        "formulas (torch.utils.flop_counter), attention's from archviz's (its two matmuls, "
+        "whichever kernel runs it); one MAC is one multiply-add, FLOPs = 2 x MACs.",
         *(f"Elementwise work, {op}: {rule}; reported apart, never in the totals."
           for op, rule in CONVENTIONS.items()),
         "Data movement (reshape, cat, copy) is free; any other op without a formula is listed "
@@ -261,6 +270,7 @@ def _bench_context(bench: BenchResult) -> dict[str, Any]:
         return "\n\n".join(parts)
 
     return {
+        "label": bench.label,
         "machine": machine_line(bench.machine),
         "table_html": Markup(tables("html")),
         "table_md": Markup(tables("github")),

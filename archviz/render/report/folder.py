@@ -11,6 +11,10 @@ links), and the old report, now in the scratch slot, is deleted afterwards.
 
 A lock (`flock` on the report folder itself) serialises concurrent runs; scratch folders
 left by killed runs are removed by the next run that holds the lock.
+
+A page may mark regions as volatile (the versions of the tools that made it): a page whose
+old and new text differ only inside those regions keeps its old bytes, so a committed
+report does not change when a run with another torch patch release changes no figure.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import shutil
 import stat
 import tempfile
@@ -39,11 +44,38 @@ def scratch_prefix(out: Path) -> str:
     return f".{out.name}.archviz-"
 
 
-def write_folder(out: str | os.PathLike[str], files: dict[str, str | bytes]) -> None:
-    """Make `out` hold exactly `files` (relative path -> content) and a manifest, atomically."""
+def write_folder(
+    out: str | os.PathLike[str],
+    files: dict[str, str | bytes],
+    volatile: re.Pattern[str] | None = None,
+) -> None:
+    """Make `out` hold exactly `files` (relative path -> content) and a manifest, atomically.
+
+    A text file equal to the one already there outside `volatile`'s matches keeps the old
+    bytes (see the module docstring)."""
+    old = Path(os.path.abspath(out))  # read under the lock, inside the `with`
     with report_folder(out) as scratch:
         for rel, content in sorted(files.items()):
-            put(scratch / rel, content)
+            kept = _unchanged(old / rel, content, volatile) if volatile else None
+            put(scratch / rel, content if kept is None else kept)
+
+
+def _unchanged(path: Path, content: str | bytes, volatile: re.Pattern[str]) -> bytes | None:
+    """The old file's bytes if they differ from `content` only inside `volatile`; else None."""
+    if isinstance(content, bytes):
+        return None
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return None  # a new page, or not a plain file: write the new one
+    with os.fdopen(fd, "rb") as handle:
+        before = handle.read()
+    try:
+        text = before.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    same = volatile.sub("", text) == volatile.sub("", content)
+    return before if same else None
 
 
 def put(path: Path, content: str | bytes) -> None:
