@@ -42,6 +42,10 @@ LEVELS: dict[str, str] = {  # ResNet presets of diagram's --depth
 }
 DIAGRAM_SUFFIXES = (".svg", ".png", ".pdf", ".dot")
 TRACE_DEVICES = "meta (no memory, no compute), cpu or cuda"
+TIMEOUT_HELP = (
+    "Stop after SECONDS (the model's factory and forward are your code): exit 2 naming "
+    "the module that was running. No limit unless given."
+)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from archviz.cli.app import command, say
-from archviz.cli.params import input_option, output_option
+from archviz.cli.params import input_option, output_option, timeout_option
 from archviz.options import LEVELS, parse_shape
 
 
@@ -28,6 +28,7 @@ from archviz.options import LEVELS, parse_shape
 )
 @click.option("--no-collapse", is_flag=True, help="Draw every repeated block, not one 'x N'.")
 @input_option(family=True)
+@timeout_option()
 def diagram_cmd(
     model: str,
     output: Path,
@@ -42,9 +43,8 @@ def diagram_cmd(
     from archviz.render.diagram import diagram, has_dot
     from archviz.tracing.trace import trace
 
-    size = parse_shape(input_size) if input_size else None  # None: the family's input
+    size = parse_shape(input_size) if input_size is not None else None  # None: the family's
     result = trace(resolve_model(model), size, name=model)
-    output.parent.mkdir(parents=True, exist_ok=True)
     path = diagram(result, level, depth=depth, collapse=not no_collapse).save(output)
     click.echo(f"wrote {path}")
     if path.suffix == ".dot" and not has_dot():
@@ -59,12 +59,13 @@ def diagram_cmd(
 @click.argument("model")
 @output_option("Output HTML file: one self-contained page, no network requests.", required=True)
 @input_option(family=True)
+@timeout_option()
 def explore_cmd(model: str, output: Path, input_size: str | None) -> None:
     """One offline page that opens the traced model's groups in place."""
     from archviz.models import resolve_model
     from archviz.render.explore import explore
     from archviz.tracing.trace import trace
 
-    size = parse_shape(input_size) if input_size else None  # None: the family's input
+    size = parse_shape(input_size) if input_size is not None else None  # None: the family's
     result = trace(resolve_model(model), size, name=model)
     click.echo(f"wrote {explore(result).save(output)}")

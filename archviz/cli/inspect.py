@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from archviz.cli.app import command, say, write_text
-from archviz.cli.params import format_option, input_option, output_option
+from archviz.cli.params import format_option, input_option, output_option, timeout_option
 from archviz.options import TRACE_DEVICES, format_for, parse_shape
 
 
@@ -31,6 +31,7 @@ def models_cmd(include_tv: bool) -> None:
 )
 @format_option("trace", default=None)
 @output_option("Write to this file instead of stdout.")
+@timeout_option()
 def trace_cmd(
     model: str,
     input_size: str | None,
@@ -44,7 +45,7 @@ def trace_cmd(
     from archviz.render.tables import render_trace
     from archviz.tracing.trace import trace
 
-    size = parse_shape(input_size) if input_size else None  # None: the family's input
+    size = parse_shape(input_size) if input_size is not None else None  # None: the family's
     result = trace(resolve_model(model), size, device=device, name=model)
     write_text(render_trace(result, format_for(fmt, output, "trace"), depth=depth), output)
 
@@ -54,6 +55,7 @@ def trace_cmd(
 @input_option()
 @format_option("explain", default=None)
 @output_option("Write to this file instead of stdout.")
+@timeout_option()
 def explain_cmd(model: str, input_size: str, fmt: str | None, output: Path | None) -> None:
     """Counts weighted layers on the traced model's main path, and shows where the stride sits."""
     from archviz.analysis.explain import explain
@@ -72,6 +74,7 @@ def explain_cmd(model: str, input_size: str, fmt: str | None, output: Path | Non
     "--plots", type=click.Path(file_okay=False, path_type=Path), help="Also save plots here."
 )
 @click.option("--paper/--no-paper", default=True, help="Also trace the paper's stride placement.")
+@timeout_option()
 def compare_cmd(
     models: tuple[str, ...],
     input_size: str,

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from archviz.cli.app import command
-from archviz.cli.params import input_option, output_option
+from archviz.cli.params import input_option, output_option, timeout_option
 from archviz.options import FORMATS, format_list, parse_shape
 
 
@@ -28,6 +28,7 @@ from archviz.options import FORMATS, format_list, parse_shape
     default=None,
     help="Add benchmarks: a FILE.json from `archviz bench -o`, or devices to run (cpu,cuda).",
 )
+@timeout_option()
 def report_cmd(
     models: tuple[str, ...], input_size: str, output: Path, formats: str, bench_spec: str | None
 ) -> None:

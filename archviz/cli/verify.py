@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from archviz.cli.app import command, say
-from archviz.cli.params import format_option, output_option
+from archviz.cli.params import format_option, output_option, timeout_option
 from archviz.errors import Verdict
 
 
@@ -31,6 +31,7 @@ from archviz.errors import Verdict
     is_flag=True,
     help="With -o: keep the checkpoint's other entries (epoch, optimizer).",
 )
+@timeout_option()
 def verify_cmd(
     candidate: str,
     reference: str,
@@ -48,8 +49,6 @@ def verify_cmd(
     from archviz.render.verify import FORMATS as RENDER
 
     MAX_LOAD_BYTES.set(max_load_bytes)
-    if output is not None:
-        output.parent.mkdir(parents=True, exist_ok=True)
     result = verify(
         candidate,
         reference,

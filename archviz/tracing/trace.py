@@ -20,6 +20,7 @@ from torch.func import functional_call
 from archviz.errors import ArchvizError
 from archviz.models.describe import Layout, layout
 from archviz.records import Architecture, ModuleRecord, ShapeTree, Trace
+from archviz.run import user_code
 from archviz.tracing.counts import architecture, fold_uncalled, param_counts, totals
 from archviz.tracing.dataflow import DataflowRecorder, OpWatcher, PendingNode
 from archviz.tracing.flops import OpCounter
@@ -80,6 +81,7 @@ def trace(
             no_fused_attention(),
             recorder.counter,
             preserved_state(model),  # attributes the forward rebinds come back afterwards
+            user_code("forward", where=recorder.where),  # sys.exit, --timeout
         ):
             try:
                 if stand_ins is None:
@@ -307,6 +309,15 @@ class _Recorder:
         node = PendingNode("module", type(module).__name__, frame.scope, frame.index,
                         shape_tree(output), frame.sources, label)  # fmt: skip
         self.graph.add(node, output)
+
+    def where(self) -> str:
+        """The module running now, for a --timeout message."""
+        if not self.stack:
+            return "during the model's forward"
+        frame = self.stack[-1]
+        name = frame.name if len(frame.name) <= 80 else frame.name[:80] + "..."
+        shown = repr(name) if name else "the model"
+        return f"in module {shown} ({type(frame.module).__name__}) during the model's forward"
 
     def failure(self, exc: Exception) -> Exception:
         if isinstance(exc, ArchvizError) or not self.stack:
