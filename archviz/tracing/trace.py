@@ -33,6 +33,7 @@ from archviz.tracing.setup import (
     register_hooks,
     substitutes,
 )
+from archviz.tracing.standins import has_dotted_names, swapped
 from archviz.tracing.state import preserved_state
 
 _CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
@@ -86,6 +87,9 @@ def trace(
             try:
                 if stand_ins is None:
                     output = model(*args, **kwargs)
+                elif has_dotted_names(model):  # functional_call splits names at dots
+                    with swapped(model, stand_ins):
+                        output = model(*args, **kwargs)
                 else:
                     output = functional_call(model, stand_ins, args, kwargs, tie_weights=True)
             finally:
