@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -30,7 +30,8 @@ def swapped(model: nn.Module, stand_ins: Mapping[str, torch.Tensor]) -> Iterator
     saved: list[tuple[dict[str, Any], str, Any]] = []
     try:
         for module in model.modules():
-            for slots in (module._parameters, module._buffers):
+            # a stand-in is a plain tensor, as functional_call puts there
+            for slots in cast(list[dict[str, Any]], [module._parameters, module._buffers]):
                 for attr, tensor in list(slots.items()):
                     if tensor is not None and id(tensor) in by_id:
                         saved.append((slots, attr, tensor))
