@@ -40,14 +40,16 @@ def test_a_100kb_name_is_shortened_with_the_full_name_in_the_tooltip(tmp_path: P
     texts = [t.text or "" for t in root.iter(f"{SVG}text")]
     assert texts and max(len(t) for t in texts) <= 80, max(len(t) for t in texts)
     titles = [a.get(f"{XLINK}title") or "" for a in root.iter(f"{SVG}a")]
-    assert any(LONG in t for t in titles)
+    # DOT refuses quoted strings over 16,384 characters: the tooltip holds the first
+    # 15,000 (the explorer's panel the whole name)
+    assert any(t.startswith(LONG[:10_000]) for t in titles), [t[:40] for t in titles]
 
 
 def test_dot_source_labels_are_short(tmp_path: Path) -> None:
     source = _diagram(tmp_path, "long_name", ".dot").read_text()
     labels = [line for line in source.splitlines() if "label=" in line]
     assert labels and all(len(line.split("tooltip=")[0]) < 400 for line in labels)
-    assert LONG in source  # in a tooltip
+    assert LONG[:10_000] in source  # in a tooltip
 
 
 def test_the_explorer_panel_holds_the_full_name(tmp_path: Path) -> None:
