@@ -146,6 +146,11 @@ OPTION_DOCS = (
         "ResNet presets: " + "; ".join(f"{k}: {v}" for k, v in LEVELS.items()),
     ),
     OptionDoc("--device NAME", "trace, bench", TRACE_DEVICES + "; bench: a list, cpu,cuda"),
+    OptionDoc(
+        "--timeout SECONDS",
+        "trace, explain, compare, diagram, explore, verify, report, bench",
+        "stop after SECONDS, exit 2 naming the module that was running; no limit unless given",
+    ),
 )
 
 

@@ -45,17 +45,20 @@ def verify_cmd(
     compatible only after remapping, outputs differ, or not written; 2: bad input."""
     from archviz.checkpoints.files import MAX_LOAD_BYTES
     from archviz.checkpoints.verify import verify
+    from archviz.cli.progress import Progress
     from archviz.render.escape import term_safe
     from archviz.render.verify import FORMATS as RENDER
 
     MAX_LOAD_BYTES.set(max_load_bytes)
-    result = verify(
-        candidate,
-        reference,
-        forward_check=not no_forward,
-        write_remapped=output,
-        keep_metadata=keep_metadata,
-    )
+    with Progress("verify") as progress:
+        result = verify(
+            candidate,
+            reference,
+            forward_check=not no_forward,
+            write_remapped=output,
+            keep_metadata=keep_metadata,
+            progress=progress,
+        )
     click.echo(RENDER[fmt](result))
     written = bool(result.write and result.write.written)
     if result.write is not None and written:
