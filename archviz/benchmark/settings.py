@@ -29,10 +29,12 @@ def check_threads(threads: int | None) -> int:
     when asked for 100000 threads, and more threads than cores only adds noise."""
     if threads is None:
         return torch.get_num_threads()
+    if threads < 1:
+        raise ArchvizError(f"threads must be at least 1, got {threads}")
     cores = usable_cores()
-    if not 1 <= threads <= cores:
+    if threads > cores:
         raise ArchvizError(
-            f"--threads {threads} is not between 1 and this machine's {cores} usable cores; "
+            f"--threads {threads} is more than the {cores} cores this process may use; "
             f"give at most --threads {cores}"
         )
     return threads
