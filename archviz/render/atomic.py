@@ -54,7 +54,11 @@ def write_atomic(
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(
-            prefix=f".{target.name[:64]}.", suffix=".archviz-tmp", dir=target.parent
+            # the destination's suffix last: a checker reading the temp file by its
+            # suffix (safetensors or torch.save) reads it as the destination
+            prefix=f".{target.name[:64]}.",
+            suffix=f".archviz-tmp{target.suffix[:16]}",
+            dir=target.parent,
         )
     except OSError as exc:
         raise ArchvizError(f"cannot write {_shown(target)}: {_reason(exc)}") from None
