@@ -159,4 +159,4 @@ def time_limit(seconds: float | None) -> Iterator[None]:
         watchdog.cancel()
         if on_main:
             signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, previous)
+            signal.signal(signal.SIGALRM, previous if previous is not None else signal.SIG_DFL)

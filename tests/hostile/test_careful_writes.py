@@ -155,3 +155,49 @@ def test_plots_refuse_a_symlink(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, args)
     _one_line_error(result, "symbolic link")
     assert target.read_text() == "keep"
+
+
+def test_a_failed_check_keeps_the_old_file(tmp_path: Path) -> None:
+    from archviz.render.atomic import write_atomic
+
+    out = tmp_path / "w.json"
+    out.write_text("old")
+
+    def refuse(tmp: Path) -> None:
+        assert tmp.read_text() == "new" and tmp.suffix == ".json"
+        raise RuntimeError("read back wrong")
+
+    with pytest.raises(RuntimeError, match="read back wrong"):
+        write_atomic(out, "new", check=refuse)
+    assert out.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["w.json"]
+
+
+def test_inputs_registered_in_a_run_are_refused(tmp_path: Path) -> None:
+    from archviz.errors import ArchvizError
+    from archviz.render.atomic import write_atomic
+    from archviz.run import register_input, run_scope
+
+    source = tmp_path / "config.json"
+    source.write_text("{}")
+    with run_scope():
+        register_input(source)
+        with pytest.raises(ArchvizError, match="input of this run"):
+            write_atomic(source, "[]")
+    write_atomic(source, "[]")  # outside the run it is just a file
+    assert source.read_text() == "[]"
+
+
+def test_time_limit_interrupts_a_sleep() -> None:
+    import time
+
+    from archviz.errors import ArchvizError
+    from archviz.run import time_limit, user_code
+
+    start = time.monotonic()
+    with (
+        pytest.raises(ArchvizError, match=r"timed out after 0\.5 s in the test's sleep"),
+        time_limit(0.5),
+        user_code("forward", where=lambda: "in the test's sleep"),
+    ):
+        time.sleep(30)
+    assert time.monotonic() - start < 10
