@@ -82,7 +82,7 @@ def trace(
             no_fused_attention(),
             recorder.counter,
             preserved_state(model),  # attributes the forward rebinds come back afterwards
-            user_code("forward", where=recorder.where),  # sys.exit, --timeout
+            user_code("forward", where=lambda: recorder.where(name)),  # sys.exit, --timeout
         ):
             try:
                 if stand_ins is None:
@@ -314,14 +314,14 @@ class _Recorder:
                         shape_tree(output), frame.sources, label)  # fmt: skip
         self.graph.add(node, output)
 
-    def where(self) -> str:
-        """The module running now, for a --timeout message."""
+    def where(self, model: str | None) -> str:
+        """The module running now (and the model's name), for a --timeout message."""
+        of = f" of {_short(model)}" if model else ""
         if not self.stack:
-            return "during the model's forward"
+            return f"during the forward{of}"
         frame = self.stack[-1]
-        name = frame.name if len(frame.name) <= 80 else frame.name[:80] + "..."
-        shown = repr(name) if name else "the model"
-        return f"in module {shown} ({type(frame.module).__name__}) during the model's forward"
+        shown = _short(frame.name) if frame.name else "the model"
+        return f"in module {shown} ({type(frame.module).__name__}){of} during the model's forward"
 
     def failure(self, exc: Exception) -> Exception:
         if isinstance(exc, ArchvizError) or not self.stack:
@@ -347,6 +347,10 @@ class _Recorder:
             model, inputs, output, device, dtype, records, totals, uncounted, self.arch,
             nodes=nodes, edges=edges,
         )  # fmt: skip
+
+
+def _short(name: str, limit: int = 80) -> str:
+    return repr(name if len(name) <= limit else name[:limit] + "...")
 
 
 def _batch_hint(error: Exception, made: tuple) -> Exception:
