@@ -9,6 +9,7 @@ rows record it. The API prints nothing; progress goes to an optional callback.
 from __future__ import annotations
 
 import copy
+import functools
 import itertools
 import logging
 from collections.abc import Callable, Iterator, Sequence
@@ -172,7 +173,7 @@ def _bench_model(spec: str | nn.Module, plan: _Plan, counter: _Counter) -> Itera
             for batch in plan.batches:
                 yield replace(template, batch=batch, status=NOT_AVAILABLE, note=reason)
             continue
-        for batch in plan.batches:  # the memory guard trace uses, before any allocation
+        for batch in plan.batches:  # the memory guard, from the meta traces: before allocating
             check_traced_fits(traced[batch], device, DTYPES[dtype])
         model = _prepare(base, device, dtype, plan.channels_last)
         for batch in plan.batches:
@@ -180,8 +181,7 @@ def _bench_model(spec: str | nn.Module, plan: _Plan, counter: _Counter) -> Itera
             counter(what)
             x = _input((batch, 3, *plan.size), device, dtype, plan.channels_last)
             flops = traced[batch].totals.flops
-            place = f"timing {what} (the model's forward)"
-            with user_code("forward", where=lambda place=place: place):  # type: ignore[misc]
+            with user_code("forward", where=functools.partial(str, f"timing {what}")):
                 row = _measure_row(replace(template, batch=batch), model, x, flops, plan)
             yield row
             counter(f"{name} {device} {dtype} batch {batch}", finished=True)
