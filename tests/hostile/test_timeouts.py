@@ -6,6 +6,7 @@ import importlib
 import time
 
 import pytest
+import torch
 from click.testing import CliRunner
 
 from archviz.cli.main import cli
@@ -37,7 +38,12 @@ def test_timeout_stops_blocking_user_code(args: list[str], where: str) -> None:
 
 def test_bench_timeout_names_the_model() -> None:
     args = ["bench", f"{MODELS}:tiny_cnn", "--device", "cpu", "--input", "1x3x8x8"]
-    outcome = bounded([*args, "--min-run-time", "60", "--timeout", "8"], 60)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a forked child hangs in OpenMP's pool that earlier tests started
+    try:
+        outcome = bounded([*args, "--min-run-time", "60", "--timeout", "8"], 60)
+    finally:
+        torch.set_num_threads(threads)
     assert outcome is not None and outcome[0] == 2 and "tiny_cnn" in outcome[1], outcome
 
 
