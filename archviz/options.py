@@ -58,6 +58,10 @@ OPS: dict[str, str] = {
     "folded": "data-moving ops (view, permute, getitem, ...) drawn on edges, runs of ops as one",
     "all": "every op that ran is a node",
 }
+TIMEOUT_HELP = (
+    "Stop after SECONDS (the model's factory and forward are your code): exit 2 naming "
+    "the module that was running. No limit unless given."
+)
 
 
 @dataclass(frozen=True)
@@ -195,6 +199,11 @@ OPTION_DOCS = (
         "diagram",
         f"node budget (default {MAX_NODES}): a bigger view is drawn shallower, with a note",
     ),
+    OptionDoc(
+        "--timeout SECONDS",
+        "trace, explain, compare, diagram, explore, verify, report, bench, roofline, memory",
+        "stop after SECONDS, exit 2 naming the module that was running; no limit unless given",
+    ),
 )
 
 
@@ -205,10 +214,22 @@ def options_markdown() -> str:
     return "\n".join(lines)
 
 
+# Sizes separated by one x, comma or run of spaces, optionally in () or []: nothing else.
+_SHAPE = re.compile(r"\s*[(\[]?\s*(\d+(?:\s*[xX,]\s*\d+|\s+\d+)*)\s*[)\]]?\s*", re.ASCII)
+
+
 def parse_shape(text: str) -> tuple[int, ...]:
-    """'1x3x224x224' or '1,3,224,224' -> (1, 3, 224, 224), within int64's reach."""
-    parts = [p for p in re.split(r"[x,\s]+", text.strip().strip("()[]")) if p]
-    if not parts or not all(p.isdigit() and int(p) > 0 for p in parts):
+    """'1x3x224x224' or '1,3,224,224' -> (1, 3, 224, 224), within int64's reach.
+
+    Strict: '1x3x8x8x', 'x1x3', '1xx3' and '' are refused, not read as a shorter shape."""
+    match = _SHAPE.fullmatch(text)
+    opened, closed = text.strip()[:1], text.strip()[-1:]
+    brackets = {"(": ")", "[": "]"}
+    paired = brackets.get(opened, "") == closed or (
+        opened not in brackets and closed not in brackets.values()
+    )
+    parts = re.split(r"[xX,\s]+", match.group(1)) if match and paired else []
+    if not parts or not all(int(p) > 0 for p in parts):
         raise ArchvizError(
             f"malformed input shape {_short(text)}; write positive integers like 1x3x224x224"
         )

@@ -6,6 +6,7 @@ Each check turns a bad value into an ArchvizError (exit 2) that names the fix.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 
 import torch
@@ -24,11 +25,27 @@ def check_batches(batch_sizes: Sequence[int]) -> list[int]:
 
 
 def check_threads(threads: int | None) -> int:
+    """At least 1 and at most the cores this process may use: OpenMP (libgomp) segfaults
+    when asked for 100000 threads, and more threads than cores only adds noise."""
     if threads is None:
         return torch.get_num_threads()
     if threads < 1:
         raise ArchvizError(f"threads must be at least 1, got {threads}")
+    cores = usable_cores()
+    if threads > cores:
+        raise ArchvizError(
+            f"--threads {threads} is more than the {cores} cores this process may use; "
+            f"give at most --threads {cores}"
+        )
     return threads
+
+
+def usable_cores() -> int:
+    """CPUs this process may run on (its affinity mask), else the machine's count."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 def check_min_run_time(seconds: float) -> float:

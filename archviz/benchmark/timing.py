@@ -9,6 +9,7 @@ rows record it. The API prints nothing; progress goes to an optional callback.
 from __future__ import annotations
 
 import copy
+import functools
 import itertools
 import logging
 from collections.abc import Callable, Iterator, Sequence
@@ -39,6 +40,9 @@ from archviz.benchmark.settings import (
 from archviz.errors import ArchvizError
 from archviz.models.describe import layout
 from archviz.models.registry import resolve_model
+from archviz.records import Trace
+from archviz.run import user_code
+from archviz.tracing.memory_guard import check_traced_fits
 
 __all__ = [
     "DEVICES",
@@ -157,7 +161,7 @@ def _bench_model(spec: str | nn.Module, plan: _Plan, counter: _Counter) -> Itera
     name = _model_name(spec)
     counter(f"{name}: building and tracing")
     base = resolve_model(spec)
-    flops = {b: _forward_flops(base, (b, 3, *plan.size)) for b in plan.batches}
+    traced = {b: _meta_trace(base, (b, 3, *plan.size)) for b in plan.batches}
     for (device, reason), dtype in itertools.product(plan.targets, plan.dtypes):
         template = BenchRow(
             model=name,
@@ -172,11 +176,17 @@ def _bench_model(spec: str | nn.Module, plan: _Plan, counter: _Counter) -> Itera
             for batch in plan.batches:
                 yield replace(template, batch=batch, status=NOT_AVAILABLE, note=reason)
             continue
+        for batch in plan.batches:  # the memory guard, from the meta traces: before allocating
+            check_traced_fits(traced[batch], device, DTYPES[dtype])
         model = _prepare(base, device, dtype, plan.channels_last)
         for batch in plan.batches:
-            counter(f"{name} {device} {dtype} batch {batch}")
+            what = f"{name} {device} {dtype} batch {batch}"
+            counter(what)
             x = _input((batch, 3, *plan.size), device, dtype, plan.channels_last)
-            yield _measure_row(replace(template, batch=batch), model, x, flops[batch], plan)
+            flops = traced[batch].totals.flops
+            with user_code("forward", where=functools.partial(str, f"timing {what}")):
+                row = _measure_row(replace(template, batch=batch), model, x, flops, plan)
+            yield row
             counter(f"{name} {device} {dtype} batch {batch}", finished=True)
 
 
@@ -267,11 +277,17 @@ def _stage_modules(model: nn.Module) -> list[tuple[str, nn.Module]] | None:
     return [("stem", stem), *stages, ("head", head)]
 
 
-def _forward_flops(model: nn.Module, input_size: tuple[int, ...]) -> int:
-    """FLOPs of one forward (2 x MACs for conv/linear), traced on meta: no compute."""
+def _meta_trace(model: nn.Module, input_size: tuple[int, ...]) -> Trace:
+    """One forward traced on meta (no compute): its FLOPs (2 x MACs for conv/linear) and
+    the sizes the memory guard checks."""
     from archviz.tracing.trace import trace
 
-    return trace(model, input_size, device="meta").totals.flops
+    return trace(model, input_size, device="meta")
+
+
+def _forward_flops(model: nn.Module, input_size: tuple[int, ...]) -> int:
+    """FLOPs of one forward (2 x MACs for conv/linear), traced on meta: no compute."""
+    return _meta_trace(model, input_size).totals.flops
 
 
 def _prepare(base: nn.Module, device: str, dtype: str, channels_last: bool) -> nn.Module:

@@ -9,7 +9,7 @@ ArchvizError naming the file, so the CLI never shows a traceback for a bad file.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from archviz.checkpoints.load_guard import (
 )
 from archviz.errors import ArchvizError
 from archviz.render.atomic import write_atomic
+from archviz.run import register_input
 
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".safetensors")
 
@@ -64,6 +65,7 @@ def load_file(
     """
     file = Path(path)
     check_readable_file(file)
+    register_input(file)
     if max_bytes is None:
         max_bytes = MAX_LOAD_BYTES.get()
     limit = max_bytes if max_bytes is not None else default_limit(file, reference_bytes)
@@ -160,12 +162,14 @@ def save_state_dict(
     *,
     source: str | os.PathLike[str] | None = None,
     keep_metadata: bool = False,
+    check: Callable[[Path], None] | None = None,
 ) -> str | None:
     """Write a state_dict atomically: safetensors for `.safetensors`, else `torch.save`.
 
     `source` is the checkpoint it came from: never overwritten, and with `keep_metadata`
     its container entries beside the weights (`epoch`, `optimizer`, ...) are written
-    too, with the weights in their old place. Returns a notice when entries are dropped.
+    too, with the weights in their old place. `check(temp_path)` may refuse the written
+    bytes before the rename (see `write_atomic`). Returns a notice when entries are dropped.
     """
     file = Path(path)
     tensors = {k: v.detach().contiguous() for k, v in state_dict.items()}
@@ -173,19 +177,19 @@ def save_state_dict(
     inputs = [source] if source is not None and looks_like_checkpoint(source) else []
 
     def write(tmp: Path) -> None:
-        if file.suffix.lower() == ".safetensors":
-            from safetensors.torch import save_file
+        try:
+            if file.suffix.lower() == ".safetensors":
+                from safetensors.torch import save_file
 
-            save_file(tensors, str(tmp))
-        else:
-            torch.save(payload, tmp)
+                save_file(tensors, str(tmp))
+            else:
+                torch.save(payload, tmp)
+        except OSError:
+            raise
+        except Exception as exc:  # torch wraps a full disk in a RuntimeError
+            raise ArchvizError(f"cannot write {str(file)!r}: {_why(exc)}") from None
 
-    try:
-        write_atomic(file, write, inputs=inputs)
-    except ArchvizError:
-        raise
-    except Exception as exc:
-        raise ArchvizError(f"cannot write {str(file)!r}: {_why(exc)}") from None
+    write_atomic(file, write, inputs=inputs, check=check)
     return notice
 
 

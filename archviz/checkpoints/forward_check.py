@@ -17,6 +17,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from archviz.errors import ArchvizError
+from archviz.run import user_code
+
 FORWARD_INPUT = (1, 3, 64, 64)
 # Same ops in the same order give 0 on a CPU; allow summation-order noise, relative to scale.
 FORWARD_TOLERANCE = 1e-5
@@ -47,7 +50,12 @@ def compare(candidate: nn.Module, reference: nn.Module) -> ForwardCheck:
     x = torch.randn(FORWARD_INPUT, generator=torch.Generator().manual_seed(0))
     try:
         with torch.no_grad(), _eval(candidate), _eval(reference):
-            actual, expected = candidate(x), reference(x)
+            with user_code("forward", model=candidate):  # sys.exit, --timeout
+                actual = candidate(x)
+            with user_code("forward", model=reference):
+                expected = reference(x)
+    except ArchvizError:
+        raise
     except Exception as exc:
         return ForwardCheck("failed", FORWARD_INPUT, None, first_line(exc))
     got, want = pick(actual), pick(expected)

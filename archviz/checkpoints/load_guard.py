@@ -79,8 +79,14 @@ def check_pickle_format(file: Path) -> None:
     )
 
 
+REFERENCE_SLACK = 1 << 20  # the file's own records (pickle, version, alignment) beside the data
+
+
 def default_limit(file: Path, reference_bytes: int = 0) -> int:
-    return max(LIMIT_FACTOR * file.stat().st_size, reference_bytes)
+    """4x the file's size, or the reference's size (plus an eighth and 1 MiB for the file's
+    own records) when that is larger: a valid checkpoint of it may compress far below."""
+    allowed = reference_bytes + reference_bytes // 8 + REFERENCE_SLACK if reference_bytes else 0
+    return max(LIMIT_FACTOR * file.stat().st_size, allowed)
 
 
 def check_declared_size(file: Path, limit: int) -> int:

@@ -191,6 +191,10 @@ def pair_modules(
     left = [n for n in cand if n not in same and n not in taken]
     wanted = [n for n in ref if n not in same and n not in taken]
     layout = layouts.detect(left)
+    # Every pass keys on the signature: a module whose signature no wanted module has can
+    # never pair, so a 1,000,000-key candidate costs one look each, not one per pass.
+    wanted_sigs = {rsigs[n] for n in wanted}
+    left = [n for n in left if sigs[n] in wanted_sigs]
     passes = _passes(layout, sigs, rsigs)
     while True:
         found = _unique_pairs(left, wanted, passes)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Union
 
@@ -34,6 +34,7 @@ from archviz.checkpoints.write import WriteOutcome
 from archviz.errors import ArchvizError
 from archviz.models.registry import resolve_model
 
+Progress = Callable[[int, int, str], None]  # (step, steps, what runs now)
 Source = Union[nn.Module, Mapping[str, Tensor], str, "os.PathLike[str]"]
 VERDICTS = ("compatible", "compatible after remapping", "ambiguous", "incompatible")
 
@@ -81,6 +82,7 @@ def verify(
     forward_check: bool = True,
     write_remapped: str | os.PathLike[str] | None = None,
     keep_metadata: bool = False,
+    progress: Progress | None = None,
 ) -> VerifyResult:
     """Check whether `candidate`'s weights load into `reference`, and propose a remapping.
 
@@ -88,11 +90,20 @@ def verify(
     is decided and a re-check of the written bytes loads strictly (see `VerifyResult.write`).
     `keep_metadata` keeps a checkpoint file's other entries (epoch, optimizer) beside the
     weights; without it they are dropped, and the write message says which.
+    `progress(step, steps, what runs now)` hears each step (reading, loading, pairing).
     """
-    cand, ref = _resolve(candidate, "candidate"), _resolve(reference, "reference")
+    say = progress or (lambda done, total, what: None)
+    say(0, 4, "reading the reference")
+    ref = _resolve(reference, "reference")
+    say(1, 4, "reading the candidate")
+    # The load limit allows the reference's own size: a valid checkpoint of it may
+    # compress far below a quarter of that (load_guard.default_limit).
+    cand = _resolve(candidate, "candidate", reference_bytes=_nbytes(ref.state_dict))
     if write_remapped is not None:
         verify_write.refuse_own_input(write_remapped, [s.path for s in (cand, ref) if s.path])
+    say(2, 4, f"loading {len(cand.state_dict):,} keys into the reference")
     direct = load(cand.state_dict, ref.state_dict, ref.module)
+    say(3, 4, f"pairing {len(cand.state_dict):,} keys' modules and checking")
     final, remapping, verdict, forward = direct, None, VERDICTS[0], None
     graph_note = None
     if not direct.loads:
@@ -120,6 +131,7 @@ def verify(
             *_notes(cand, ref, final, forward, remapping),
         ),
     )
+    say(4, 4, "")
     if write_remapped is None:
         return result
     write = _write(result, cand, ref, write_remapped, keep_metadata)
@@ -152,7 +164,11 @@ def _remap(
     return guess, remap.confirm_guess(proposal), VERDICTS[1], checked
 
 
-def _resolve(spec: Source, role: str) -> _Side:
+def _nbytes(state_dict: StateDict) -> int:
+    return sum(t.numel() * t.element_size() for t in state_dict.values())
+
+
+def _resolve(spec: Source, role: str, reference_bytes: int = 0) -> _Side:
     if isinstance(spec, nn.Module):
         return _Side(type(spec).__name__, spec.state_dict(), spec)
     if isinstance(spec, Mapping):
@@ -162,7 +178,8 @@ def _resolve(spec: Source, role: str) -> _Side:
         raise ArchvizError(f"cannot verify a {type(spec).__name__} as the {role}")
     if looks_like_checkpoint(spec):
         path = os.fspath(spec)
-        state_dict, container = unwrap(load_file(path), f"checkpoint {path!r}")
+        loaded = load_file(path, reference_bytes=reference_bytes)
+        state_dict, container = unwrap(loaded, f"checkpoint {path!r}")
         return _Side(path, state_dict, None, container, path)
     module = resolve_model(str(spec))
     if not isinstance(module, nn.Module):

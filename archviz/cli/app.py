@@ -7,8 +7,6 @@ so no command module imports the group (and the group imports every command).
 from __future__ import annotations
 
 import inspect
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -40,17 +38,11 @@ def command(name: str) -> Callable:
 
 
 def write_text(text: str, output: Path | None) -> None:
-    """To stdout, or atomically to `output` (its folder created)."""
+    """To stdout, or to `output` through the one careful writer (render/atomic.py)."""
     if output is None:
         click.echo(text, nl=not text.endswith("\n"))
         return
-    output.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", dir=output.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as file:
-            file.write(text if text.endswith("\n") else text + "\n")
-        os.replace(tmp, output)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from archviz.render.atomic import write_atomic
+
+    write_atomic(output, text if text.endswith("\n") else text + "\n")
     say(f"wrote {output}")

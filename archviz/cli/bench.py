@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from archviz.cli.app import command, write_text
-from archviz.cli.params import format_option, input_option, output_option
+from archviz.cli.params import format_option, input_option, output_option, timeout_option
 from archviz.options import bench_inputs
 
 
@@ -33,6 +33,7 @@ from archviz.options import bench_inputs
 @output_option("Also save the results as JSON here, for `archviz report --bench`.", "--save")
 @click.option("--batch", "batches", hidden=True)  # old spelling of --input's N
 @click.option("--image-size", hidden=True)  # old spelling of --input's HxW
+@timeout_option()
 def bench_cmd(
     models: tuple[str, ...],
     input_size: tuple[str, ...],

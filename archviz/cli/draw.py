@@ -13,6 +13,7 @@ from archviz.cli.params import (
     input_option,
     ops_option,
     output_option,
+    timeout_option,
     to_dtype,
 )
 from archviz.options import LEVELS, MAX_NODES, parse_shape
@@ -45,6 +46,7 @@ from archviz.options import LEVELS, MAX_NODES, parse_shape
 @input_option(family=True)
 @dtype_option()
 @device_option()
+@timeout_option()
 def diagram_cmd(
     model: str,
     output: Path,
@@ -63,9 +65,8 @@ def diagram_cmd(
     from archviz.render.diagram import diagram, has_dot
     from archviz.tracing.trace import trace
 
-    size = parse_shape(input_size) if input_size else None  # None: the family's input
+    size = parse_shape(input_size) if input_size is not None else None  # None: the family's
     result = trace(resolve_model(model), size, device=device, dtype=to_dtype(dtype), name=model)
-    output.parent.mkdir(parents=True, exist_ok=True)
     drawing = diagram(
         result, level, depth=depth, collapse=not no_collapse, ops=ops, max_nodes=max_nodes
     )
@@ -88,6 +89,7 @@ def diagram_cmd(
 @dtype_option()
 @device_option()
 @ops_option()
+@timeout_option()
 def explore_cmd(
     model: str, output: Path, input_size: str | None, dtype: str | None, device: str, ops: str
 ) -> None:
@@ -96,6 +98,6 @@ def explore_cmd(
     from archviz.render.explore import explore
     from archviz.tracing.trace import trace
 
-    size = parse_shape(input_size) if input_size else None  # None: the family's input
+    size = parse_shape(input_size) if input_size is not None else None  # None: the family's
     result = trace(resolve_model(model), size, device=device, dtype=to_dtype(dtype), name=model)
     click.echo(f"wrote {explore(result, ops=ops).save(output)}")

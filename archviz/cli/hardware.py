@@ -7,7 +7,13 @@ from pathlib import Path
 import click
 
 from archviz.cli.app import command, say, write_text
-from archviz.cli.params import dtype_option, format_option, hardware_option, input_option
+from archviz.cli.params import (
+    dtype_option,
+    format_option,
+    hardware_option,
+    input_option,
+    timeout_option,
+)
 from archviz.options import HARDWARE_DTYPES, OPTIMIZERS, parse_shape
 
 
@@ -23,6 +29,7 @@ from archviz.options import HARDWARE_DTYPES, OPTIMIZERS, parse_shape
     help="Trace on meta (nothing allocated) or cpu (models whose forward reads values, "
     "such as detection; allocates memory).",
 )
+@timeout_option()
 @click.option(
     "--measure", is_flag=True, help="Also time each stage here (CPU, and CUDA if present)."
 )
@@ -63,7 +70,7 @@ def roofline_cmd(
     from archviz.render.roofline import format_roofline, plot_format, save_roofline_plot
 
     plot_format(plot)
-    size = parse_shape(input_size) if input_size else None
+    size = parse_shape(input_size) if input_size is not None else None
     if "cpu" in hardware_names:
         say("archviz: this CPU's ceilings: measured once (a few seconds), then cached")
     result = roofline_of(
@@ -96,6 +103,7 @@ def roofline_cmd(
     help="Trace on meta (nothing allocated) or cpu (models whose forward reads values, "
     "such as detection; allocates memory).",
 )
+@timeout_option()
 @format_option("memory")
 @click.option(
     "-o",
@@ -121,7 +129,7 @@ def memory_cmd(
     from archviz.analysis.memory import memory_of
     from archviz.render.memory import format_memory
 
-    size = parse_shape(input_size) if input_size else None
+    size = parse_shape(input_size) if input_size is not None else None
     result = memory_of(
         model, batch, size, train=train, optimizer=optimizer, dtype=dtype,
         hardware_names=hardware_names, device=device, name=model,

@@ -13,6 +13,7 @@ from archviz.cli.params import (
     format_option,
     input_option,
     output_option,
+    timeout_option,
     to_dtype,
 )
 from archviz.options import format_for, parse_shape
@@ -39,6 +40,7 @@ def models_cmd(include_tv: bool) -> None:
 )
 @format_option("trace", default=None)
 @output_option("Write to this file instead of stdout.")
+@timeout_option()
 def trace_cmd(
     model: str,
     input_size: str | None,
@@ -53,7 +55,7 @@ def trace_cmd(
     from archviz.render.tables import render_trace
     from archviz.tracing.trace import trace
 
-    size = parse_shape(input_size) if input_size else None  # None: the family's input
+    size = parse_shape(input_size) if input_size is not None else None  # None: the family's
     result = trace(resolve_model(model), size, device=device, dtype=to_dtype(dtype), name=model)
     write_text(render_trace(result, format_for(fmt, output, "trace"), depth=depth), output)
 
@@ -65,6 +67,7 @@ def trace_cmd(
 @device_option()
 @format_option("explain", default=None)
 @output_option("Write to this file instead of stdout.")
+@timeout_option()
 def explain_cmd(
     model: str,
     input_size: str | None,
@@ -77,7 +80,9 @@ def explain_cmd(
     from archviz.analysis.explain import explain
     from archviz.render.explain import render_explanation
 
-    size = parse_shape(input_size) if input_size else None  # None: the model's own input
+    size = (
+        parse_shape(input_size) if input_size is not None else None
+    )  # None: the model's own input
     result = explain(model, size, dtype=to_dtype(dtype), device=device)
     write_text(render_explanation(result, format_for(fmt, output, "explain")), output)
 
@@ -93,6 +98,7 @@ def explain_cmd(
     "--plots", type=click.Path(file_okay=False, path_type=Path), help="Also save plots here."
 )
 @click.option("--paper/--no-paper", default=True, help="Also trace the paper's stride placement.")
+@timeout_option()
 def compare_cmd(
     models: tuple[str, ...],
     input_size: str | None,
@@ -110,7 +116,7 @@ def compare_cmd(
     from archviz.render.compare import render_comparison
 
     with Progress("compare") as progress:
-        size = parse_shape(input_size) if input_size else None  # None: each model's own
+        size = parse_shape(input_size) if input_size is not None else None  # None: each model's own
         result = compare(
             models or STANDARD,
             size,

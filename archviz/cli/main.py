@@ -26,6 +26,7 @@ from archviz.cli.inspect import compare_cmd, explain_cmd, models_cmd, trace_cmd
 from archviz.cli.report import report_cmd
 from archviz.cli.verify import verify_cmd
 from archviz.errors import EXIT_BAD_INPUT, EXIT_BUG, EXIT_OK, EXIT_VERDICT, ArchvizError, Verdict
+from archviz.run import run_scope
 
 EXIT_INTERRUPTED = 130  # the shell's 128 + SIGINT
 
@@ -42,11 +43,11 @@ class _Group(click.Group):
 
     def main(self, args: Any = None, prog_name: str | None = None, **extra: Any) -> NoReturn:  # type: ignore[override]
         extra.pop("standalone_mode", None)
-        sys.exit(
-            _exit_code(
+        with run_scope():  # the files this run reads are never its outputs
+            code = _exit_code(
                 lambda: super(_Group, self).main(args, "archviz", standalone_mode=False, **extra)
             )
-        )
+        sys.exit(code)
 
 
 def _exit_code(run: Callable[[], Any]) -> int:

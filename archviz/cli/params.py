@@ -18,6 +18,7 @@ from archviz.options import (
     FORMATS,
     HARDWARE,
     OPS,
+    TIMEOUT_HELP,
     TRACE_DEVICES,
 )
 
@@ -80,7 +81,18 @@ def input_option(multiple: bool = False, family: bool = False):
     )
 
 
+def _check_output(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    """Refuse a link, a special file or a parent that is a file before any work is done."""
+    if value is not None:
+        from archviz.render.atomic import check_destination
+
+        check_destination(value)
+    return value
+
+
 def output_option(help: str, *aliases: str, folder: bool = False, **kwargs: Any):
+    if not folder:
+        kwargs.setdefault("callback", _check_output)
     return click.option(
         "-o",
         "--output",
@@ -141,4 +153,30 @@ def ops_option():
         default="folded",
         show_default=True,
         help="; ".join(f"{k}: {v}" for k, v in OPS.items()) + ".",
+    )
+
+
+def _start_time_limit(ctx: click.Context, param: click.Parameter, value: float | None) -> None:
+    """The limit starts as the command's options are read and ends with its context."""
+    if value is None:
+        return
+    from archviz.run import check_seconds, time_limit
+
+    try:
+        seconds = check_seconds(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    ctx.with_resource(time_limit(seconds))
+
+
+def timeout_option():
+    """--timeout SECONDS for any command that runs user code; no limit unless given."""
+    return click.option(
+        "--timeout",
+        type=float,
+        default=None,
+        expose_value=False,
+        callback=_start_time_limit,
+        metavar="SECONDS",
+        help=TIMEOUT_HELP,
     )

@@ -7,7 +7,14 @@ from pathlib import Path
 import click
 
 from archviz.cli.app import command
-from archviz.cli.params import device_option, dtype_option, input_option, output_option, to_dtype
+from archviz.cli.params import (
+    device_option,
+    dtype_option,
+    input_option,
+    output_option,
+    timeout_option,
+    to_dtype,
+)
 from archviz.options import FORMATS, format_list, parse_shape
 
 
@@ -30,6 +37,7 @@ from archviz.options import FORMATS, format_list, parse_shape
     default=None,
     help="Add benchmarks: a FILE.json from `archviz bench -o`, or devices to run (cpu,cuda).",
 )
+@timeout_option()
 def report_cmd(
     models: tuple[str, ...],
     input_size: str | None,
@@ -53,7 +61,7 @@ def report_cmd(
     check_report_folder(output)  # refuse a folder with the user's files before any work
     names = list(models or STANDARD)
     with Progress("report") as progress:
-        size = parse_shape(input_size) if input_size else None  # None: each model's own
+        size = parse_shape(input_size) if input_size is not None else None  # None: each model's own
         comparison = compare(names, size, dtype=to_dtype(dtype), progress=progress, device=device)
         results = load_or_run(bench_spec, names, progress=progress) if bench_spec else None
         progress(0, 0, "writing the report")

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from archviz.cli.app import command, say
-from archviz.cli.params import format_option, output_option
+from archviz.cli.params import format_option, output_option, timeout_option
 from archviz.errors import Verdict
 
 
@@ -31,6 +31,7 @@ from archviz.errors import Verdict
     is_flag=True,
     help="With -o: keep the checkpoint's other entries (epoch, optimizer).",
 )
+@timeout_option()
 def verify_cmd(
     candidate: str,
     reference: str,
@@ -44,19 +45,20 @@ def verify_cmd(
     compatible only after remapping, outputs differ, or not written; 2: bad input."""
     from archviz.checkpoints.files import MAX_LOAD_BYTES
     from archviz.checkpoints.verify import verify
+    from archviz.cli.progress import Progress
     from archviz.render.escape import term_safe
     from archviz.render.verify import FORMATS as RENDER
 
     MAX_LOAD_BYTES.set(max_load_bytes)
-    if output is not None:
-        output.parent.mkdir(parents=True, exist_ok=True)
-    result = verify(
-        candidate,
-        reference,
-        forward_check=not no_forward,
-        write_remapped=output,
-        keep_metadata=keep_metadata,
-    )
+    with Progress("verify") as progress:
+        result = verify(
+            candidate,
+            reference,
+            forward_check=not no_forward,
+            write_remapped=output,
+            keep_metadata=keep_metadata,
+            progress=progress,
+        )
     click.echo(RENDER[fmt](result))
     written = bool(result.write and result.write.written)
     if result.write is not None and written:

@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from archviz.errors import ArchvizError
+from archviz.run import register_input
 
 HF_PREFIX, TRANSFORMERS_PREFIX, TIMM_PREFIX = "hf:", "transformers:", "timm:"
 PREFIXES = (HF_PREFIX, TRANSFORMERS_PREFIX, TIMM_PREFIX)
@@ -67,6 +68,7 @@ def from_config_file(path: Path) -> nn.Module:
     """`architectures[0]` of a Hugging Face config.json (a file, or the folder holding it)."""
     if path.is_dir():
         path = path / "config.json"
+    register_input(path)  # an input of this run: no output may replace it
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import socket
+import sys
 import urllib.error
 import warnings
 from collections.abc import Callable
@@ -27,6 +28,7 @@ from archviz.models.names import (
     torchvision_names,
 )
 from archviz.models.resnet import ResNet
+from archviz.run import register_input, user_code
 
 __all__ = [
     "DEFAULT_FORM",
@@ -99,7 +101,10 @@ def _import_factory(path: str) -> Callable[[], Any]:
             "e.g. torchvision.models:resnet50"
         )
     try:
-        module = importlib.import_module(module_name)
+        with user_code("import"):
+            module = importlib.import_module(module_name)
+    except ArchvizError:
+        raise
     except ImportError as exc:
         raise ArchvizError(f"cannot import {module_name!r} from {path!r}: {exc}") from None
     except Exception as exc:  # a syntax error or a failing import-time statement
@@ -107,6 +112,7 @@ def _import_factory(path: str) -> Callable[[], Any]:
             f"importing {module_name!r} from {path!r} failed: {_one_line(exc)}; "
             "fix that module, then try again"
         ) from None
+    register_input(getattr(module, "__file__", None))  # its source is never an output
     factory = getattr(module, attr, None)
     if not callable(factory):
         raise ArchvizError(f"{module_name!r} has no callable {attr!r}")
@@ -118,12 +124,14 @@ def _call_factory(path: str, factory: Callable[[], Any]) -> nn.Module:
     name = _torchvision_builder_name(factory)
     if name is not None:  # torchvision's own builder: built offline like torchvision:NAME
         return _torchvision_model(name, None, {})
-    model = _download(path, factory, what="the factory")
+    with user_code("factory", where=lambda: f"in the factory {path!r}"):
+        model = _download(path, factory, what="the factory")
     if not isinstance(model, nn.Module):
         raise ArchvizError(
             f"factory {path!r} returned {type(model).__name__}, not a torch.nn.Module; "
             "make it return the model"
         )
+    register_input(getattr(sys.modules.get(type(model).__module__), "__file__", None))
     return model
 
 

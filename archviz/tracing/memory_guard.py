@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from archviz.errors import ArchvizError
+from archviz.records import Trace
 
 if TYPE_CHECKING:
     from archviz.records import Trace
@@ -75,17 +76,44 @@ def _lower_bound(model: nn.Module, meta_trace: Callable[[], Trace], device) -> i
         result = meta_trace()
     except ArchvizError:
         return None  # the real run will say what is wrong (or run where meta cannot)
-    biggest = max((r.output_bytes for r in result.records if r.depth > 0), default=0)
     moved = any(p.device != device for p in model.parameters())
-    weights = result.totals.param_bytes + result.totals.buffer_bytes if moved else 0
-    return result.totals.input_bytes + biggest + weights
+    return _need(result, moved)
 
 
-def _refuse(why: str, free: int, device: torch.device) -> None:
+def _need(result: Trace, weights: bool, scale: float = 1.0) -> int:
+    """Input + largest activation (+ weights) of a traced forward, scaled to a dtype."""
+    biggest = max((r.output_bytes for r in result.records if r.depth > 0), default=0)
+    extra = result.totals.param_bytes + result.totals.buffer_bytes if weights else 0
+    return int((result.totals.input_bytes + biggest + extra) * scale)
+
+
+def check_traced_fits(result: Trace, device: str | torch.device, dtype: torch.dtype) -> None:
+    """For a run that copies the model to `device` (bench): refuse, before allocating, a
+    forward whose meta trace (float32) shows it surely cannot fit."""
+    target = torch.device(device)
+    free = available_bytes(target)
+    if free is None or target.type == "meta":
+        return
+    scale = torch.empty((), dtype=dtype).element_size() / 4
+    need = _need(result, weights=True, scale=scale)
+    if need > free:
+        _refuse(
+            f"it needs at least {_gib(need)} (input, largest activation, weights)",
+            free,
+            target,
+            "use a smaller --input (a smaller batch N), or `archviz trace --device meta` "
+            "for shapes and MACs without memory",
+        )
+
+
+def _refuse(why: str, free: int, device: torch.device, fix: str = "") -> None:
     raise ArchvizError(
         f"this input cannot fit on {device}: {why}, and {_gib(free)} is available. "
-        "Trace it with --device meta (shapes, parameters and MACs without memory), or "
-        "use a smaller input"
+        + (
+            fix
+            or "Trace it with --device meta (shapes, parameters and MACs without memory), or "
+            "use a smaller input"
+        )
     )
 
 

@@ -23,6 +23,7 @@ from archviz.models.describe import Layout, layout
 from archviz.models.facts import config_facts
 from archviz.models.inputs import model_dtype
 from archviz.records import Architecture, ModuleRecord, ShapeTree, Trace
+from archviz.run import user_code
 from archviz.tracing.copies import NOT_OPENED, type_name
 from archviz.tracing.counts import architecture, fold_uncalled, param_counts, totals
 from archviz.tracing.dataflow import DataflowRecorder, OpWatcher, PendingNode
@@ -38,6 +39,7 @@ from archviz.tracing.setup import (
     script_roots,
     substitutes,
 )
+from archviz.tracing.standins import has_dotted_names, swapped
 from archviz.tracing.state import preserved_state
 from archviz.tracing.tree_rows import with_tree_rows
 
@@ -107,10 +109,14 @@ def _run(model: nn.Module, input_size, inputs, target: torch.device, dtype, name
             no_fused_attention(),
             recorder.counter,
             preserved_state(model),  # attributes the forward rebinds come back afterwards
+            user_code("forward", where=lambda: recorder.where(name)),  # sys.exit, --timeout
         ):
             try:
                 if stand_ins is None:
                     output = model(*args, **kwargs)
+                elif has_dotted_names(model):  # functional_call splits names at dots
+                    with swapped(model, stand_ins):
+                        output = model(*args, **kwargs)
                 else:
                     output = functional_call(model, stand_ins, args, kwargs, tie_weights=True)
             finally:
@@ -339,6 +345,15 @@ class _Recorder:
                         shape_tree(output), frame.sources, label)  # fmt: skip
         self.graph.add(node, output)
 
+    def where(self, model: str | None) -> str:
+        """The module running now (and the model's name), for a --timeout message."""
+        of = f" of {_short(model)}" if model else ""
+        if not self.stack:
+            return f"during the forward{of}"
+        frame = self.stack[-1]
+        shown = _short(frame.name) if frame.name else "the model"
+        return f"in module {shown} ({type(frame.module).__name__}){of} during the model's forward"
+
     def failure(self, exc: Exception) -> Exception:
         if isinstance(exc, ArchvizError) or not self.stack:
             return exc
@@ -372,6 +387,10 @@ class _Recorder:
             model, inputs, output, device, dtype, records, totals, uncounted, self.arch,
             nodes=nodes, edges=edges,
         )  # fmt: skip
+
+
+def _short(name: str, limit: int = 80) -> str:
+    return repr(name if len(name) <= limit else name[:limit] + "...")
 
 
 def _batch_hint(error: Exception, made: tuple) -> Exception:

@@ -30,6 +30,7 @@ from archviz.render.diagram.parts import (
     moved_text,
     shape_text,
     summary_lines,
+    tooltip,
 )
 from archviz.render.diagram.view import View
 from archviz.render.explain import CONTAINERS
@@ -37,6 +38,7 @@ from archviz.render.explain import CONTAINERS
 _PLAIN = re.compile(r"[A-Za-z0-9_.]+(:\d+)?")
 SYMBOLS = {"add": "+", "sub": "−", "mul": "×", "div": "÷", "matmul": "@"}
 MAX_LINES = 2  # a longer leaf summary becomes one line of its weighted layers
+MAX_ID_CHARS = 200  # a longer plain id becomes '#' + position (DOT's IDs are bounded)
 
 
 @dataclass
@@ -66,6 +68,7 @@ class _Labels:
         for i, uid in enumerate([*self.view.units, *self.view.boxes]):
             parts = uid.lstrip("~").split("~")
             plain = all(_PLAIN.fullmatch(p) for p in parts) and uid.count("~") <= 1
+            plain = plain and len(uid) <= MAX_ID_CHARS  # a 100 kB name is no node id
             out[uid] = uid.replace(":", "~") if plain else f"#{i}"
         return out
 
@@ -260,7 +263,8 @@ def _fill(g, labels: _Labels, contents, parent: str | None, fills) -> None:
             continue
         with g.subgraph(name=f"cluster_{labels.ids[item]}") as c:
             if box.kind == "part":
-                c.attr(label=label(item.lstrip("~")), labeljust="l", fontsize="11")
+                name = item.lstrip("~")
+                c.attr(label=label(name), labeljust="l", fontsize="11", **tooltip(name))
                 shade = PART_FILLS[item]
             else:
                 text = " · ".join(labels.title(item, box.run, box.parent))
@@ -269,7 +273,8 @@ def _fill(g, labels: _Labels, contents, parent: str | None, fills) -> None:
                 if box.kind == "skeleton":
                     params, macs = labels.totals(box.run or (item,))
                     text += " · " + figures(None, params, macs, len(box.run))
-                c.attr(label=label(text), labeljust="l", fontsize="10" if parent else "11")
+                size = "10" if parent else "11"
+                c.attr(label=label(text), labeljust="l", fontsize=size, **tooltip(text))
                 shade = next(fills) if parent is None else "white"
             style = "rounded,filled" if shade != "white" else "rounded"
             c.attr(style=style, fillcolor=shade, color=shade if shade != "white" else LINE)
@@ -312,4 +317,6 @@ def _node(g, labels: _Labels, uid: str, fills, **extra: str) -> None:
         attrs.update(fillcolor=next(fills))
     elif any(s == uid and r == "projection" for (s, _), r in labels.view.roles.items()):
         attrs.update(color=PROJECTION, fontcolor=PROJECTION)
-    g.node(labels.ids[uid], label(*lines), **attrs)
+    named = labels.ids[uid].startswith("#")  # its name is not its id: say it on hover
+    tip = tooltip(uid.lstrip("~"), *lines, always=True) if named else tooltip(*lines)
+    g.node(labels.ids[uid], label(*lines), **attrs, **tip)

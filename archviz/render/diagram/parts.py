@@ -15,20 +15,62 @@ from typing import Any
 import graphviz
 
 from archviz.records import ModuleRecord, Trace
+from archviz.render.escape import term_safe
 from archviz.render.units import chw, si
 
 _SAFE_ID = re.compile(r"[A-Za-z0-9_.]+")
 
 
-def text(value: str) -> str:
-    """User text -> a plain-text DOT label line shown literally (no escapes, no entities)."""
-    value = " ".join(str(value).splitlines())
+MAX_LABEL_CHARS = 80  # a label line longer than this is shortened in the middle
+MAX_TOOLTIP_CHARS = 15_000  # DOT refuses a quoted string over 16,384 characters
+# Besides the controls term_safe escapes: what XML 1.0 cannot hold (lone surrogates, the
+# non-characters U+FFFE/U+FFFF), so every SVG dot writes parses.
+_NOT_XML = re.compile("[\ud800-\udfff\ufffe\uffff]")
+
+
+def visible(value: object) -> str:
+    """One line of user text with every control or non-XML character shown as an escape."""
+    shown = term_safe(" ".join(str(value).splitlines()))
+    return _NOT_XML.sub(lambda m: f"\\u{ord(m.group()):04x}", shown)
+
+
+def short(value: object, limit: int = MAX_LABEL_CHARS) -> str:
+    """`visible(value)`, its middle elided past `limit` characters: 'layer…block.conv'."""
+    shown = visible(value)
+    if len(shown) <= limit:
+        return shown
+    head = (limit - 1) * 5 // 8
+    return f"{shown[:head]}…{shown[len(shown) - (limit - 1 - head) :]}"
+
+
+def _dot_text(value: str) -> str:
     return str(graphviz.escape(value.replace("&", "&amp;")))
+
+
+def text(value: str) -> str:
+    """User text -> a plain-text DOT label line shown literally (no escapes, no entities),
+    shortened to MAX_LABEL_CHARS: a 100 kB module name must not break `dot`."""
+    return _dot_text(short(value))
 
 
 def label(*lines: str) -> str:
     """Lines -> one plain (never HTML-like) label; `\\n` is DOT's centred line break."""
     return graphviz.nohtml("\\n".join(text(line) for line in lines if line))
+
+
+def tooltip(*lines: str, always: bool = False) -> dict[str, str]:
+    """{'tooltip': the full text} where `label` shortened a line (or `always`), else {}:
+    dot's default tooltip is the label, and an SVG node's <title> its id. Capped below
+    DOT's quoted-string limit; the explorer's panel holds any name whole."""
+    full = [visible(line) for line in lines if line]
+    if not always and all(len(line) <= MAX_LABEL_CHARS for line in full):
+        return {}
+    joined = "\n".join(full)
+    budget = MAX_TOOLTIP_CHARS
+    while len(_dot_text(joined[:budget])) > MAX_TOOLTIP_CHARS:
+        budget //= 2  # `&` and `\\` grow when escaped
+    cut = joined if len(joined) <= budget else joined[:budget] + "…"
+    return {"tooltip": graphviz.nohtml(_dot_text(cut).replace("\n", "\\n"))}
 
 
 def first_shape(tree: Any) -> tuple[int, ...] | None:
@@ -123,7 +165,14 @@ def graph(trace: Trace, level: str) -> graphviz.Digraph:
     """An empty digraph in the house style."""
     g = graphviz.Digraph("archviz")
     title = f"{trace.model} · {level} · input {shape_text(trace.input_shapes)}"
-    g.attr(label=label(title), labelloc="t", fontname=FONT, fontsize="13", fontcolor=INK)
+    g.attr(
+        label=label(title),
+        **tooltip(title),
+        labelloc="t",
+        fontname=FONT,
+        fontsize="13",
+        fontcolor=INK,
+    )
     g.attr(rankdir="TB", nodesep="0.25", ranksep="0.28")
     g.attr("node", shape="box", style="rounded,filled", fillcolor="white", color=LINE)
     g.attr("node", fontname=FONT, fontsize="10", fontcolor=INK, height="0.3", margin="0.1,0.04")
