@@ -18,7 +18,8 @@ from torch import nn
 
 def has_dotted_names(model: nn.Module) -> bool:
     """True when some child's own name holds a dot, which functional_call cannot address."""
-    return any("." in name for module in model.modules() for name in module._modules)
+    # named_children, not _modules: a scripted module's _modules does not iterate by name
+    return any("." in name for module in model.modules() for name, _ in module.named_children())
 
 
 @contextmanager

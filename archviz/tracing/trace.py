@@ -8,7 +8,7 @@ in a `finally`, whatever the forward pass does.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
@@ -39,6 +39,7 @@ from archviz.tracing.setup import (
     script_roots,
     substitutes,
 )
+from archviz.tracing.shapes import first_dtype, input_tree, shape_tree, tensor_bytes
 from archviz.tracing.standins import has_dotted_names, swapped
 from archviz.tracing.state import preserved_state
 from archviz.tracing.tree_rows import with_tree_rows
@@ -140,7 +141,7 @@ def _run(model: nn.Module, input_size, inputs, target: torch.device, dtype, name
             params,
             recorder.counter,
             recorder.activation_bytes,
-            _tensor_bytes(args) + _tensor_bytes(kwargs),
+            tensor_bytes(args) + tensor_bytes(kwargs),
         ),
     )
     facts = config_facts(model)  # a transformer's config, as plain values (heads, vocab...)
@@ -163,46 +164,6 @@ def no_fused_attention() -> Iterator[None]:
         yield
     finally:
         torch.backends.mha.set_fastpath_enabled(enabled)
-
-
-def shape_tree(value: Any) -> ShapeTree:
-    """Nested tensors -> nested shapes; non-tensors -> None."""
-    if isinstance(value, torch.Tensor):
-        return tuple(value.shape)
-    if isinstance(value, (tuple, list)):
-        return tuple(shape_tree(v) for v in value)
-    if isinstance(value, Mapping):
-        return {str(k): shape_tree(v) for k, v in value.items()}
-    return None
-
-
-def input_tree(args: tuple, kwargs: dict) -> ShapeTree:
-    """A call's inputs as a shape tree: one tensor is a flat shape, like an output."""
-    if len(args) == 1 and not kwargs:
-        return shape_tree(args[0])
-    return shape_tree((*args, kwargs) if kwargs else args)
-
-
-def _tensor_bytes(value: Any) -> int:
-    if isinstance(value, torch.Tensor):
-        return value.numel() * value.element_size()
-    if isinstance(value, (tuple, list)):
-        return sum(_tensor_bytes(v) for v in value)
-    if isinstance(value, Mapping):
-        return sum(_tensor_bytes(v) for v in value.values())
-    return 0
-
-
-def _first_dtype(value: Any) -> str | None:
-    if isinstance(value, torch.Tensor):
-        return str(value.dtype).removeprefix("torch.")
-    items = value.values() if isinstance(value, Mapping) else value
-    if isinstance(items, (tuple, list, type({}.values()))):
-        for item in items:
-            found = _first_dtype(item)
-            if found:
-                return found
-    return None
 
 
 @dataclass
@@ -299,7 +260,7 @@ class _Recorder:
         is_leaf = self.leaves[module]
         # After the forward: a lazy module's parameters exist only now.
         shapes = tuple(tuple(p.shape) for p in module._parameters.values() if p is not None)
-        out_bytes = _tensor_bytes(output)
+        out_bytes = tensor_bytes(output)
         if is_leaf:
             self.activation_bytes += out_bytes
         own, total, trainable, buffers = self.params[frame.name]
@@ -315,7 +276,7 @@ class _Recorder:
             call=frame.call,
             input_shapes=frame.inputs,
             output_shapes=shape_tree(output),
-            dtype=_first_dtype(output),
+            dtype=first_dtype(output),
             is_leaf=is_leaf,
             params=own if frame.call == 0 else 0,
             params_total=total,
