@@ -24,8 +24,8 @@ pip_progress() {  # pip_progress PREFIX COMMAND...
   done
   status=${PIPESTATUS[0]}
   set -e
-  kill "$beat" 2>/dev/null
-  wait "$beat" 2>/dev/null
+  kill "$beat" 2>/dev/null || true
+  wait "$beat" 2>/dev/null || true  # a killed heartbeat exits 143: not a failure
   if [ "$status" -ne 0 ]; then
     echo "$prefix: pip failed (exit $status); its last lines:" >&2
     tail -n 30 "$log" >&2
