@@ -65,6 +65,7 @@ _PER_OUTPUT = {
     "_softmax": 3,
     "_log_softmax": 3,
     "_safe_softmax": 3,
+    "floor_divide": 1,
 }
 _KERNEL_POOLS = {
     f"{kind}_pool{d}d{suffix}"
@@ -84,6 +85,7 @@ _PER_INPUT = {
     "amin",
     "max",
     "min",
+    "cumsum",  # one add per input element
 }
 # Ops whose output depends on tensor values: the meta device has none to give.
 _DATA_DEPENDENT = {
@@ -111,6 +113,8 @@ _FREE = {
     "_record_function_enter", "_record_function_enter_new", "full_like", "new_full",
     "_unsafe_index", "index_put", "_index_put_impl", "nonzero", "index_fill",
     "_record_function_exit", "tril", "triu",
+    # a mixture-of-experts router's selection and counting: comparisons, no multiply-adds
+    "topk", "sort", "argsort", "histc",
 }  # fmt: skip
 
 
