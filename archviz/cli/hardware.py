@@ -16,19 +16,22 @@ from archviz.cli.params import (
 )
 from archviz.options import HARDWARE_DTYPES, OPTIMIZERS, parse_shape
 
-
-@command("roofline")
-@click.argument("model")
-@input_option(family=True)
-@dtype_option("float32", HARDWARE_DTYPES)
-@hardware_option("cpu,h100")
-@click.option(
+# roofline and memory trace on meta, or on cpu for models whose forward reads values
+_TRACE_ON = click.option(
     "--device",
     type=click.Choice(("meta", "cpu")),
     default="meta",
     help="Trace on meta (nothing allocated) or cpu (models whose forward reads values, "
     "such as detection; allocates memory).",
 )
+
+
+@command("roofline")
+@click.argument("model")
+@input_option(family=True)
+@dtype_option("float32", HARDWARE_DTYPES)
+@hardware_option("cpu,h100")
+@_TRACE_ON
 @timeout_option()
 @click.option(
     "--measure", is_flag=True, help="Also time each stage here (CPU, and CUDA if present)."
@@ -96,13 +99,7 @@ def roofline_cmd(
 @click.option("--optimizer", type=click.Choice(OPTIMIZERS), default="adamw", help="With --train.")
 @dtype_option("float32", HARDWARE_DTYPES)
 @hardware_option("cpu,a100,h100,h200,l4,t4")
-@click.option(
-    "--device",
-    type=click.Choice(("meta", "cpu")),
-    default="meta",
-    help="Trace on meta (nothing allocated) or cpu (models whose forward reads values, "
-    "such as detection; allocates memory).",
-)
+@_TRACE_ON
 @timeout_option()
 @format_option("memory")
 @click.option(
