@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import importlib
-import time
-
 import pytest
-import torch
 from click.testing import CliRunner
 
 from archviz.cli.main import cli
@@ -14,9 +10,8 @@ from tests.hostile.test_careful_writes import MODELS
 from tests.hostile.test_cli_contract import bounded
 
 SLEEPS = f"{MODELS}:sleeps_in_forward"
-# Imported before the fork: on a busy machine, start-up must not eat the child's limit.
-for _name in ("archviz.benchmark.timing", "archviz.checkpoints.verify", MODELS):
-    importlib.import_module(_name)
+# Imported before the run: on a busy machine, start-up must not eat the --timeout.
+PRELOAD = (MODELS,)
 
 
 @pytest.mark.parametrize(
@@ -27,23 +22,16 @@ for _name in ("archviz.benchmark.timing", "archviz.checkpoints.verify", MODELS):
      (["verify", SLEEPS, "--against", SLEEPS], "slow")],
 )  # fmt: skip
 def test_timeout_stops_blocking_user_code(args: list[str], where: str) -> None:
-    start = time.monotonic()
-    outcome = bounded([*args, "--timeout", "5"], 60)
+    outcome = bounded([*args, "--timeout", "5"], 60, PRELOAD)
     assert outcome is not None, "still running after 60 s"
     code, output = outcome
     assert code == 2 and "timed out" in output and where in output, outcome
     assert len([ln for ln in output.splitlines() if ln.startswith("archviz")]) == 1, output
-    assert time.monotonic() - start < 40
 
 
 def test_bench_timeout_names_the_model() -> None:
     args = ["bench", f"{MODELS}:tiny_cnn", "--device", "cpu", "--input", "1x3x8x8"]
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # a forked child hangs in OpenMP's pool that earlier tests started
-    try:
-        outcome = bounded([*args, "--min-run-time", "60", "--timeout", "8"], 60)
-    finally:
-        torch.set_num_threads(threads)
+    outcome = bounded([*args, "--min-run-time", "60", "--timeout", "8"], 60, PRELOAD)
     assert outcome is not None and outcome[0] == 2 and "tiny_cnn" in outcome[1], outcome
 
 
