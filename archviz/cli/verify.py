@@ -49,16 +49,19 @@ def verify_cmd(
     from archviz.render.escape import term_safe
     from archviz.render.verify import FORMATS as RENDER
 
-    MAX_LOAD_BYTES.set(max_load_bytes)
-    with Progress("verify") as progress:
-        result = verify(
-            candidate,
-            reference,
-            forward_check=not no_forward,
-            write_remapped=output,
-            keep_metadata=keep_metadata,
-            progress=progress,
-        )
+    limit = MAX_LOAD_BYTES.set(max_load_bytes)  # for this run only, not the next in-process
+    try:
+        with Progress("verify") as progress:
+            result = verify(
+                candidate,
+                reference,
+                forward_check=not no_forward,
+                write_remapped=output,
+                keep_metadata=keep_metadata,
+                progress=progress,
+            )
+    finally:
+        MAX_LOAD_BYTES.reset(limit)
     click.echo(RENDER[fmt](result))
     written = bool(result.write and result.write.written)
     if result.write is not None and written:
