@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from archviz.analysis.graph import call_id
@@ -107,10 +107,10 @@ class Roofline:
             "bytes_note": BYTES_NOTE,
             "hardware": {hw.name: _hardware_dict(hw) for hw in self.hardware},
             "modules": [_unit_dict(u) for u in self.modules],
-            "blocks": [_rollup_dict(b) for b in self.blocks],
-            "parts": [_rollup_dict(p) for p in self.parts],
+            "blocks": [asdict(b) for b in self.blocks],
+            "parts": [asdict(p) for p in self.parts],
             "totals": {
-                **_rollup_dict(self.total),
+                **asdict(self.total),
                 "attained": {hw: self.attained(hw) for hw in self.total.measured},
             },
         }
@@ -304,37 +304,9 @@ def _rollup(units: Sequence[Unit], level: str, hardware: Sequence[Hardware]) -> 
 
 
 def _hardware_dict(hw: Hardware) -> dict[str, Any]:
-    return {
-        "peak_flops": hw.peak_flops,
-        "bandwidth": hw.bandwidth,
-        "memory_bytes": hw.memory_bytes,
-        "source": hw.source,
-        "label": hw.label,
-        "measured": hw.measured,
-        "cache_bytes": hw.cache_bytes,
-        "cache_bandwidth": hw.cache_bandwidth,
-    }
+    """The hardware entry: every field but the key it sits under and the shared dtype."""
+    return {k: v for k, v in asdict(hw).items() if k not in ("name", "dtype")}
 
 
 def _unit_dict(unit: Unit) -> dict[str, Any]:
-    return {
-        "name": unit.name,
-        "type": unit.type,
-        "part": unit.part,
-        "block": unit.block,
-        "flops": unit.flops,
-        "bytes": unit.bytes,
-        "intensity": unit.intensity if unit.bytes else None,
-        "seconds": unit.seconds,
-        "bound": unit.bound,
-    }
-
-
-def _rollup_dict(rollup: Rollup) -> dict[str, Any]:
-    return {
-        "name": rollup.name,
-        "flops": rollup.flops,
-        "bytes": rollup.bytes,
-        "seconds": rollup.seconds,
-        "measured": rollup.measured,
-    }
+    return {**asdict(unit), "intensity": unit.intensity if unit.bytes else None}
